@@ -1,0 +1,39 @@
+# Sésame. `make run` starts the dev stack; `make test` runs every test.
+GO ?= go
+BIN := bin/sesame
+CONFIG ?= config/dev.yaml
+DSFR_VERSION ?= $(shell cat internal/web/static/dsfr/VERSION 2>/dev/null)
+
+.PHONY: run build test test-unit deps lint bench dsfr clean
+
+## run: the whole demo (broker, mock IdPs, demo SP) on localhost, in-memory store
+run: build
+	@echo "Sésame dev stack: demo SP http://localhost:8200  broker http://localhost:8000  mock IdPs http://localhost:8100"
+	$(BIN) dev -config $(CONFIG)
+
+build:
+	$(GO) build -o $(BIN) ./cmd/sesame
+
+## deps: find or install redis-server and chromium (the tests use real ones)
+deps:
+	@scripts/deps.sh
+
+## test: vet, then every test (unit, store suite on memory and Redis, e2e, browser, fuzz seeds)
+test: deps
+	$(GO) vet ./...
+	@scripts/test.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## bench: Go benchmarks of the hot paths
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## dsfr: refresh the committed DSFR assets from npm at the pinned version
+dsfr:
+	scripts/refresh-dsfr.sh $(DSFR_VERSION)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,131 @@
+package broker
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/sesame-id/sesame/broker/acr"
+	"github.com/sesame-id/sesame/broker/authreq"
+	"github.com/sesame-id/sesame/broker/oidcerr"
+	"github.com/sesame-id/sesame/broker/session"
+	"github.com/sesame-id/sesame/internal/web"
+)
+
+// maxForm bounds every form body we read from a browser or an SP.
+const maxForm = 64 << 10
+
+// authorize is step 1: validate the SP's request, keep it in a session, and
+// send the browser to the chooser (or straight on, for SSO or idp_hint).
+func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
+	q, ok := p.authorizeParams(w, r)
+	if !ok {
+		return
+	}
+	req, sp, oerr := authreq.Parse(q, p, authreq.Policy{
+		ACRValues: p.cfg.ACRValues, DefaultACR: p.cfg.DefaultACR, NonceRequired: p.cfg.Nonce == "required",
+	})
+	if oerr != nil {
+		p.authorizeError(w, r, req, oerr, sp != nil)
+		return
+	}
+
+	existing, err := p.loadSession(r)
+	if err != nil {
+		p.authorizeError(w, r, req, storeOAuthError(err), true)
+		return
+	}
+	if login := usableLogin(existing, req); login != nil {
+		p.reuseLogin(w, r, existing, req)
+		return
+	}
+	if req.HasPrompt("none") {
+		p.authorizeError(w, r, req, oidcerr.New(oidcerr.LoginRequired, "no session satisfies the request and prompt=none forbids a login page"), true)
+		return
+	}
+
+	sess := p.sessions.New()
+	sess.Step = session.StepAuthorize
+	sess.Request = req
+	if existing != nil {
+		// The old session is replaced, not reused: a new login gets a
+		// new id, and the old id dies with it.
+		_ = p.sessions.Destroy(r.Context(), existing.ID)
+	}
+	if req.IDPHint != "" {
+		if up, ok := p.idp(req.IDPHint); ok && up.Config().IsActive() {
+			p.setCookie(w, sess.ID)
+			p.startTrip(w, r, sess, up)
+			return
+		}
+		p.authorizeError(w, r, req, oidcerr.New(oidcerr.InvalidRequest, "idp_hint names no identity provider available to this client"), true)
+		return
+	}
+	if err := p.sessions.Save(r.Context(), sess); err != nil {
+		p.authorizeError(w, r, req, storeOAuthError(err), true)
+		return
+	}
+	p.setCookie(w, sess.ID)
+	redirect(w, r, "/authorize/choose")
+}
+
+// authorizeParams reads the request from the query (GET) or the form
+// (POST), refusing bodies over maxForm.
+func (p *Platform) authorizeParams(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	if r.Method == http.MethodGet {
+		return r.URL.Query(), true
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		p.fail(w, r, errBadRequest, err)
+		return nil, false
+	}
+	return r.PostForm, true
+}
+
+// authorizeError answers an authorization error: on a page when the
+// redirect_uri cannot be trusted, else back to the SP with state and iss.
+func (p *Platform) authorizeError(w http.ResponseWriter, r *http.Request, req *authreq.Request, e *oidcerr.Error, trusted bool) {
+	p.log.InfoContext(r.Context(), "authorize refused", "error", e.Code, "description", e.Description, "cause", e.Cause, "correlation_id", web.CorrelationID(r.Context()))
+	if e.NoRedirect || !trusted || req == nil || req.RedirectURI == "" {
+		pe := errBadRequest
+		if e.Code == oidcerr.InvalidClient || e.NoRedirect {
+			pe = errBadClient
+		}
+		p.pages.RenderError(w, r, pe)
+		return
+	}
+	redirect(w, r, e.RedirectURL(req.RedirectURI, req.State, p.cfg.Issuer))
+}
+
+// usableLogin returns the session's login when it satisfies the request
+// without a new authentication: level high enough, within max_age, and no
+// prompt=login.
+func usableLogin(s *session.Session, req *authreq.Request) *session.Login {
+	if s == nil || s.Login == nil || req.HasPrompt("login") {
+		return nil
+	}
+	if !acr.AtLeast(s.Login.ACR, req.ACR) {
+		return nil
+	}
+	if req.MaxAge >= 0 && time.Since(s.Login.AuthTime) > time.Duration(req.MaxAge)*time.Second {
+		return nil
+	}
+	return s.Login
+}
+
+// reuseLogin serves a request from an existing login (SSO): to the
+// information page, or straight to the SP for prompt=none.
+func (p *Platform) reuseLogin(w http.ResponseWriter, r *http.Request, sess *session.Session, req *authreq.Request) {
+	sess.Request = req
+	sess.Step = session.StepAuthenticated
+	if req.HasPrompt("none") {
+		p.issueCode(w, r, sess)
+		return
+	}
+	if err := p.sessions.Save(r.Context(), sess); err != nil {
+		p.authorizeError(w, r, req, storeOAuthError(err), true)
+		return
+	}
+	redirect(w, r, "/authorize/consent")
+}

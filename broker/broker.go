@@ -1,0 +1,73 @@
+package broker
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/seal"
+	"github.com/sesame-id/sesame/internal/store"
+	"github.com/sesame-id/sesame/internal/store/memstore"
+	"github.com/sesame-id/sesame/internal/store/redisstore"
+	"github.com/sesame-id/sesame/internal/web"
+)
+
+// Broker is every platform of one process over one store.
+type Broker struct {
+	Platforms []*Platform
+	Store     store.Store
+	// Backend names the store in use, for the start-up log.
+	Backend string
+}
+
+// New opens the store (Redis when an address is configured, else memory)
+// and builds each platform.
+func New(cfg *config.Broker, log *slog.Logger) (*Broker, error) {
+	var keys [][]byte
+	for i, k := range cfg.SessionKeys {
+		b, err := seal.ParseKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("broker.session_keys[%d]: %w", i, err)
+		}
+		keys = append(keys, b)
+	}
+	box, err := seal.New(keys)
+	if err != nil {
+		return nil, fmt.Errorf("broker.session_keys: %w", err)
+	}
+	b := &Broker{}
+	if cfg.Redis.Enabled() {
+		rs, err := redisstore.Open(redisstore.Config{
+			URL: cfg.Redis.URL, Addrs: cfg.Redis.Addrs, MasterName: cfg.Redis.MasterName,
+			Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
+			Timeout: cfg.Redis.Timeout.D(0),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("broker.redis: %w", err)
+		}
+		b.Store, b.Backend = rs, "redis"
+	} else {
+		b.Store, b.Backend = memstore.New(), "memory"
+	}
+	for _, pc := range cfg.Platforms {
+		p, err := NewPlatform(pc, Options{
+			Store: b.Store, Box: box, SubSecret: cfg.SubSecret, Theme: web.Theme(cfg.Theme),
+			Leeway: cfg.Leeway.D(0), IdPs: cfg.IdentityProviders, Logger: log,
+		})
+		if err != nil {
+			_ = b.Store.Close()
+			return nil, err
+		}
+		b.Platforms = append(b.Platforms, p)
+	}
+	return b, nil
+}
+
+// Close releases the store.
+func (b *Broker) Close() error { return b.Store.Close() }
+
+// Listen returns the platform's listen address.
+func (p *Platform) Listen() string { return p.cfg.Listen }
+
+// Issuer returns the platform's issuer.
+func (p *Platform) Issuer() string { return p.cfg.Issuer }

@@ -1,0 +1,163 @@
+package broker
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/sesame-id/sesame/broker/acr"
+	"github.com/sesame-id/sesame/broker/oidcerr"
+	"github.com/sesame-id/sesame/broker/session"
+	"github.com/sesame-id/sesame/broker/upstream"
+	"github.com/sesame-id/sesame/internal/web"
+)
+
+// callback is step 4: the IdP sends the browser back. Every check runs
+// before the identity is trusted, in the order of RFC 9700 and Core 3.1.3.7.
+func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	sess, ok := p.requireStep(w, r, session.StepUpstream)
+	if !ok {
+		return
+	}
+	// The state is bound to this browser's session and used once: a
+	// reload, a double callback or another browser's state finds nothing.
+	trip, err := p.sessions.TakeTrip(ctx, sess.ID, q.Get("state"))
+	if err != nil {
+		if errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrCorrupt) {
+			p.fail(w, r, errBadState, err)
+			return
+		}
+		p.fail(w, r, storeError(err), err)
+		return
+	}
+	up, ok := p.idp(trip.IdP)
+	if !ok {
+		p.fail(w, r, errBadState, nil)
+		return
+	}
+	// Mix-up defence before any token call.
+	if err := up.CheckIssuer(ctx, q.Get("iss")); err != nil {
+		p.keepChoosing(w, r, sess, upstreamError(err), err)
+		return
+	}
+	code, upErr := q.Get("code"), q.Get("error")
+	switch {
+	case code != "" && upErr != "", code == "" && upErr == "":
+		p.keepChoosing(w, r, sess, errIdPRejected, errors.New("callback must carry exactly one of code and error"))
+		return
+	case upErr != "":
+		// The IdP's own words are not shown: its error_description is
+		// untrusted text.
+		p.keepChoosing(w, r, sess, idpErrorPage(upErr), errors.New("idp returned error "+safeCode(upErr)))
+		return
+	}
+
+	res, err := up.Exchange(ctx, code, trip.Verifier, trip.Nonce)
+	if err != nil {
+		p.keepChoosing(w, r, sess, upstreamError(err), err)
+		return
+	}
+	level, known := acr.Normalize(res.ACR)
+	switch {
+	case !known || !acr.AtLeast(level, trip.ACR) || !acr.AtLeast(level, sess.Request.ACR):
+		if sess.Request.ACREssential {
+			p.endWithError(w, r, sess, oidcerr.New(oidcerr.UnmetAuthenticationRequirements, "the identity provider did not authenticate at the level required"))
+			return
+		}
+		p.rejectLogin(w, r, sess, errACRTooLow, errors.New("idp returned acr "+safeCode(res.ACR)+" for "+trip.ACR))
+		return
+	case !slices.Contains(up.Config().ACRValues, level):
+		p.rejectLogin(w, r, sess, errACRNotAllowed, errors.New("idp returned acr "+level+" outside its allowed list"))
+		return
+	}
+	if err := res.Identity.Validate(); err != nil {
+		p.rejectLogin(w, r, sess, errIdentityInvalid, err)
+		return
+	}
+
+	sess.Login = &session.Login{
+		IdP: trip.IdP, Identity: res.Identity, ACR: level, AMR: res.AMR,
+		AuthTime: res.AuthTime, UpstreamIDToken: res.IDToken,
+	}
+	sess.Step = session.StepAuthenticated
+	if err := p.sessions.Rotate(ctx, sess); err != nil {
+		p.fail(w, r, storeError(err), err)
+		return
+	}
+	p.setCookie(w, sess.ID)
+	redirect(w, r, "/authorize/consent")
+}
+
+// rejectLogin refuses an authentication on a page with a code, and puts
+// the session back at the chooser so "Retour" lets the citizen try again.
+func (p *Platform) rejectLogin(w http.ResponseWriter, r *http.Request, sess *session.Session, e web.Error, cause error) {
+	sess.Step, sess.Login = session.StepAuthorize, nil
+	if err := p.sessions.Save(r.Context(), sess); err != nil {
+		p.fail(w, r, storeError(err), err)
+		return
+	}
+	p.fail(w, r, e, cause)
+}
+
+// endWithError ends the request at the SP with an OAuth error.
+func (p *Platform) endWithError(w http.ResponseWriter, r *http.Request, sess *session.Session, e *oidcerr.Error) {
+	req := sess.Request
+	sess.Request, sess.Step = nil, session.StepDone
+	if sess.Login == nil {
+		_ = p.sessions.Destroy(r.Context(), sess.ID)
+		p.clearCookie(w)
+	} else if err := p.sessions.Save(r.Context(), sess); err != nil {
+		p.log.WarnContext(r.Context(), "save session", "err", err)
+	}
+	redirect(w, r, e.RedirectURL(req.RedirectURI, req.State, p.cfg.Issuer))
+}
+
+func upstreamError(err error) web.Error {
+	if errors.Is(err, upstream.ErrUnavailable) {
+		return errIdPUnavailable
+	}
+	return errIdPRejected
+}
+
+var errIdPDenied = web.Error{Code: "S020030", Status: http.StatusOK,
+	MessageFR: "La connexion auprès du fournisseur d'identité a été annulée ou refusée. Vous pouvez réessayer ou choisir un autre fournisseur d'identité.",
+	MessageEN: "The login at the identity provider was cancelled or refused. You can try again or choose another identity provider."}
+
+// idpErrorPage maps an IdP's error code to our banner.
+func idpErrorPage(code string) web.Error {
+	switch code {
+	case oidcerr.AccessDenied, oidcerr.LoginRequired, oidcerr.ConsentRequired, oidcerr.InteractionRequired:
+		return errIdPDenied
+	case oidcerr.TemporarilyUnavailable, oidcerr.ServerError:
+		return errIdPUnavailable
+	}
+	return errIdPRejected
+}
+
+// safeCode keeps an upstream error code fit for our logs.
+func safeCode(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	for _, c := range s {
+		if !(c == '_' || c == '-' || c == ':' || c == '/' || c == '.' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+			return "(invalid)"
+		}
+	}
+	return s
+}
+
+// bannerText finds the sentence for a chooser banner code.
+func bannerText(code string, lang string) string {
+	for _, e := range []web.Error{errIdPDenied, errIdPUnavailable, errIdPRejected} {
+		if e.Code == code {
+			if lang == "en" {
+				return e.MessageEN
+			}
+			return e.MessageFR
+		}
+	}
+	return ""
+}

@@ -1,0 +1,162 @@
+package broker
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/sesame-id/sesame/broker/acr"
+	"github.com/sesame-id/sesame/broker/oidcerr"
+	"github.com/sesame-id/sesame/broker/session"
+	"github.com/sesame-id/sesame/broker/upstream"
+	"github.com/sesame-id/sesame/internal/web"
+)
+
+// tripTTL bounds how long a citizen may stay at the IdP's login page.
+const tripTTL = 15 * time.Minute
+
+// idpChoice is one line of the chooser.
+type idpChoice struct {
+	ID, Name string
+	// Disabled IdPs are shown greyed out: switched off, or unable to
+	// give the level asked.
+	Disabled bool
+	Reason   string
+}
+
+type chooserView struct {
+	SPName string
+	ACR    string
+	CSRF   string
+	IdPs   []idpChoice
+	Banner string
+	Cancel string
+}
+
+// chooser is step 2: the IdPs this SP may use at this level.
+func (p *Platform) chooser(w http.ResponseWriter, r *http.Request) {
+	sess, ok := p.requireStep(w, r, session.StepAuthorize)
+	if !ok {
+		return
+	}
+	sp, _ := p.Client(sess.Request.ClientID)
+	v := chooserView{SPName: sp.Name, ACR: sess.Request.ACR, CSRF: sess.CSRF, Banner: bannerText(sess.Banner, web.PreferredLang(r))}
+	v.Cancel = accessDeniedURL(sess, p.cfg.Issuer)
+	for _, up := range p.idps {
+		c := up.Config()
+		if !c.IsDisplayed() {
+			continue
+		}
+		choice := idpChoice{ID: c.ID, Name: c.Name}
+		switch {
+		case !c.IsActive():
+			choice.Disabled, choice.Reason = true, "indisponible"
+		case !acr.AtLeast(highest(c.ACRValues), sess.Request.ACR):
+			choice.Disabled, choice.Reason = true, "niveau de sécurité insuffisant pour ce service"
+		}
+		v.IdPs = append(v.IdPs, choice)
+	}
+	p.pages.Render(w, r, http.StatusOK, "chooser.html", web.Page{Title: "Choisir un compte pour vous identifier", Lang: web.PreferredLang(r), Body: v})
+}
+
+// choose is step 3: the POSTed choice starts a trip to the IdP.
+func (p *Platform) choose(w http.ResponseWriter, r *http.Request) {
+	sess, ok := p.requireStep(w, r, session.StepAuthorize)
+	if !ok {
+		return
+	}
+	if !p.checkCSRF(w, r, sess) {
+		return
+	}
+	up, ok := p.idp(r.PostForm.Get("idp"))
+	if !ok || !up.Config().IsActive() || !acr.AtLeast(highest(up.Config().ACRValues), sess.Request.ACR) {
+		p.fail(w, r, errIdPUnknown, nil)
+		return
+	}
+	p.startTrip(w, r, sess, up)
+}
+
+// startTrip sends the browser to an IdP with a fresh state, nonce and
+// PKCE pair, recorded under this browser's session.
+func (p *Platform) startTrip(w http.ResponseWriter, r *http.Request, sess *session.Session, up *upstream.Provider) {
+	c := up.Config()
+	state, nonce, verifier := session.NewID(), session.NewID(), oauth2.GenerateVerifier()
+	// Ask the IdP for at least the SP's level and never below the IdP's
+	// own floor.
+	level := acr.Max(sess.Request.ACR, lowest(c.ACRValues))
+	target, err := up.AuthCodeURL(r.Context(), state, nonce, verifier, level)
+	if err != nil {
+		p.keepChoosing(w, r, sess, errIdPUnavailable, err)
+		return
+	}
+	trip := &session.Trip{IdP: c.ID, Issuer: up.Issuer(), Nonce: nonce, Verifier: verifier, ACR: level, Created: time.Now().UTC()}
+	if err := p.sessions.PutTrip(r.Context(), sess.ID, state, trip, tripTTL); err != nil {
+		p.fail(w, r, storeError(err), err)
+		return
+	}
+	sess.Step, sess.IdP, sess.Banner = session.StepUpstream, c.ID, ""
+	if err := p.sessions.Save(r.Context(), sess); err != nil {
+		p.fail(w, r, storeError(err), err)
+		return
+	}
+	redirect(w, r, target)
+}
+
+// keepChoosing returns to the chooser with a banner, so the citizen can
+// pick another IdP instead of facing a dead end.
+func (p *Platform) keepChoosing(w http.ResponseWriter, r *http.Request, sess *session.Session, e web.Error, cause error) {
+	p.log.WarnContext(r.Context(), "back to chooser", "code", e.Code, "err", cause, "correlation_id", web.CorrelationID(r.Context()))
+	sess.Step, sess.Banner = session.StepAuthorize, e.Code
+	if err := p.sessions.Save(r.Context(), sess); err != nil {
+		p.fail(w, r, storeError(err), err)
+		return
+	}
+	p.setCookie(w, sess.ID)
+	redirect(w, r, "/authorize/choose")
+}
+
+// requireStep loads the session and checks the flow is at step; otherwise
+// it answers with the right page and reports false.
+func (p *Platform) requireStep(w http.ResponseWriter, r *http.Request, step session.Step) (*session.Session, bool) {
+	sess, err := p.loadSession(r)
+	switch {
+	case err != nil:
+		p.fail(w, r, storeError(err), err)
+		return nil, false
+	case sess == nil:
+		p.fail(w, r, errSessionExpired, nil)
+		return nil, false
+	case sess.Step != step || sess.Request == nil:
+		p.fail(w, r, errBadStep, nil)
+		return nil, false
+	}
+	return sess, true
+}
+
+// checkCSRF parses the form and compares its token to the session's.
+func (p *Platform) checkCSRF(w http.ResponseWriter, r *http.Request, sess *session.Session) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil || subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(sess.CSRF)) != 1 {
+		p.fail(w, r, errCSRF, err)
+		return false
+	}
+	return true
+}
+
+func lowest(levels []string) string { return acr.Lowest(levels) }
+
+func highest(levels []string) string {
+	h := ""
+	for _, l := range levels {
+		h = acr.Max(h, l)
+	}
+	return h
+}
+
+// accessDeniedURL is where "cancel" leads: back to the SP with
+// access_denied, which is always safe since the redirect_uri was checked.
+func accessDeniedURL(sess *session.Session, iss string) string {
+	return oidcerr.New(oidcerr.AccessDenied, "the user cancelled the login").RedirectURL(sess.Request.RedirectURI, sess.Request.State, iss)
+}

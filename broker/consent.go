@@ -1,0 +1,111 @@
+package broker
+
+import (
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/sesame-id/sesame/broker/identity"
+	"github.com/sesame-id/sesame/broker/session"
+	"github.com/sesame-id/sesame/internal/web"
+)
+
+// grant is what a code, then an access token, carries: the SP's request
+// bound to the identity it may see. Stored sealed, under the code's hash.
+type grant struct {
+	ClientID       string            `json:"cid"`
+	RedirectURI    string            `json:"ru"`
+	Nonce          string            `json:"nonce,omitempty"`
+	CodeChallenge  string            `json:"cc,omitempty"`
+	Scopes         []string          `json:"scp"`
+	IDTokenClaims  []string          `json:"idc,omitempty"`
+	UserinfoClaims []string          `json:"uic,omitempty"`
+	Sub            string            `json:"sub"`
+	ACR            string            `json:"acr"`
+	AMR            []string          `json:"amr,omitempty"`
+	AuthTime       time.Time         `json:"at"`
+	MaxAgeAsked    bool              `json:"ma,omitempty"`
+	Identity       identity.Identity `json:"id"`
+}
+
+type consentView struct {
+	SPName string
+	Name   string
+	Claims []string
+	CSRF   string
+	Cancel string
+}
+
+// claimLabels names the data an SP will receive, for the information page.
+var claimLabels = []struct{ scope, label string }{
+	{"identite_pivot", "votre identité (nom, prénoms, sexe, date et lieu de naissance)"},
+	{"profile", "votre nom, vos prénoms, votre sexe et votre date de naissance"},
+	{"given_name", "vos prénoms"},
+	{"family_name", "votre nom de naissance"},
+	{"preferred_username", "votre nom d'usage"},
+	{"birthdate", "votre date de naissance"},
+	{"gender", "votre sexe"},
+	{"birth", "votre lieu et pays de naissance"},
+	{"birthplace", "votre lieu de naissance"},
+	{"birthcountry", "votre pays de naissance"},
+	{"email", "votre adresse électronique"},
+}
+
+// consentPage is step 5: tell the citizen what the SP will receive.
+func (p *Platform) consentPage(w http.ResponseWriter, r *http.Request) {
+	sess, ok := p.requireStep(w, r, session.StepAuthenticated)
+	if !ok {
+		return
+	}
+	sp, _ := p.Client(sess.Request.ClientID)
+	v := consentView{SPName: sp.Name, CSRF: sess.CSRF, Cancel: accessDeniedURL(sess, p.cfg.Issuer)}
+	v.Name = sess.Login.Identity.GivenName + " " + sess.Login.Identity.FamilyName
+	for _, c := range claimLabels {
+		if slices.Contains(sess.Request.Scopes, c.scope) {
+			v.Claims = append(v.Claims, c.label)
+		}
+	}
+	p.pages.Render(w, r, http.StatusOK, "consent.html", web.Page{Title: "Informations transmises", Lang: web.PreferredLang(r), Body: v})
+}
+
+// consent issues the code once the citizen continues.
+func (p *Platform) consent(w http.ResponseWriter, r *http.Request) {
+	sess, ok := p.requireStep(w, r, session.StepAuthenticated)
+	if !ok {
+		return
+	}
+	if !p.checkCSRF(w, r, sess) {
+		return
+	}
+	p.issueCode(w, r, sess)
+}
+
+// issueCode stores a one-time code for the SP and sends the browser back
+// with code, state and iss. The session keeps the login (SSO, logout) but
+// drops the request, so the step cannot be replayed.
+func (p *Platform) issueCode(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	req, login := sess.Request, sess.Login
+	sp, ok := p.Client(req.ClientID)
+	if !ok {
+		p.fail(w, r, errBadClient, nil)
+		return
+	}
+	g := grant{
+		ClientID: req.ClientID, RedirectURI: req.RedirectURI, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge,
+		Scopes: req.Scopes, IDTokenClaims: req.IDTokenClaims, UserinfoClaims: req.UserinfoClaims,
+		Sub: identity.Sub(p.subSecret, sp.Sector, login.Identity.Hash()),
+		ACR: login.ACR, AMR: login.AMR, AuthTime: login.AuthTime, MaxAgeAsked: req.MaxAge >= 0,
+		Identity: login.Identity,
+	}
+	code := session.NewID()
+	if err := p.sessions.PutRecord(r.Context(), "code", code, &g, p.cfg.CodeTTL.D(30*time.Second)); err != nil {
+		p.authorizeError(w, r, req, storeOAuthError(err), true)
+		return
+	}
+	sess.Request, sess.Step = nil, session.StepDone
+	if err := p.sessions.Save(r.Context(), sess); err != nil {
+		p.log.WarnContext(r.Context(), "save session after code", "err", err)
+	}
+	p.setCookie(w, sess.ID)
+	redirect(w, r, p.successURL(req.RedirectURI, code, req.State))
+}

@@ -1,0 +1,50 @@
+package broker
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// claimsSupported are the claims the broker can release.
+var claimsSupported = []string{
+	"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash",
+	"given_name", "family_name", "birthdate", "gender", "birthplace", "birthcountry",
+	"preferred_username", "email",
+}
+
+// discovery serves the OpenID Provider Metadata of this platform.
+func (p *Platform) discovery(w http.ResponseWriter, _ *http.Request) {
+	iss := p.cfg.Issuer
+	algs := p.signer.Algorithms()
+	meta := map[string]any{
+		"issuer":                                         iss,
+		"authorization_endpoint":                         iss + "/authorize",
+		"token_endpoint":                                 iss + "/token",
+		"userinfo_endpoint":                              iss + "/userinfo",
+		"jwks_uri":                                       iss + "/jwks",
+		"end_session_endpoint":                           iss + "/session/end",
+		"scopes_supported":                               Scopes(),
+		"claims_supported":                               claimsSupported,
+		"acr_values_supported":                           p.cfg.ACRValues,
+		"response_types_supported":                       []string{"code"},
+		"response_modes_supported":                       []string{"query"},
+		"grant_types_supported":                          []string{"authorization_code"},
+		"subject_types_supported":                        []string{"pairwise"},
+		"id_token_signing_alg_values_supported":          algs,
+		"userinfo_signing_alg_values_supported":          algs,
+		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post"},
+		"code_challenge_methods_supported":               []string{"S256"},
+		"claims_parameter_supported":                     true,
+		"request_parameter_supported":                    false,
+		"request_uri_parameter_supported":                false,
+		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
+		"ui_locales_supported":                           []string{"fr", "en"},
+		"authorization_response_iss_parameter_supported": true,
+		"frontchannel_logout_supported":                  false,
+		"backchannel_logout_supported":                   false,
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	_ = json.NewEncoder(w).Encode(meta)
+}

@@ -1,0 +1,160 @@
+package broker
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/sesame-id/sesame/broker/identity"
+	"github.com/sesame-id/sesame/broker/oidcerr"
+	"github.com/sesame-id/sesame/broker/session"
+	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/web"
+)
+
+// logoutTTL bounds the trip through the IdP's end_session.
+const logoutTTL = 10 * time.Minute
+
+// pendingLogout is where the citizen goes once the IdP has logged out.
+type pendingLogout struct {
+	Target string `json:"t,omitempty"`
+}
+
+type logoutView struct {
+	CSRF, ClientID, PostLogoutRedirectURI, State, SPName string
+}
+
+// endSession is RP-initiated logout (step 7). The broker session is
+// destroyed before the trip to the IdP, so a failing IdP cannot keep it
+// alive.
+func (p *Platform) endSession(w http.ResponseWriter, r *http.Request) {
+	q, ok := p.authorizeParams(w, r)
+	if !ok {
+		return
+	}
+	hint, clientID := q.Get("id_token_hint"), q.Get("client_id")
+	plr, state := q.Get("post_logout_redirect_uri"), q.Get("state")
+	var sp *config.SP
+	var hintSub string
+	if hint != "" {
+		aud, sub, err := p.verifyHint(hint)
+		if err != nil || (clientID != "" && clientID != aud) {
+			p.fail(w, r, errLogoutBad, err)
+			return
+		}
+		sp, _ = p.Client(aud)
+		hintSub = sub
+	} else if clientID != "" {
+		if sp, ok = p.Client(clientID); !ok {
+			p.fail(w, r, errLogoutBad, nil)
+			return
+		}
+	}
+	if plr != "" && (sp == nil || !slices.Contains(sp.PostLogoutRedirectURIs, plr)) {
+		p.fail(w, r, errLogoutBad, nil)
+		return
+	}
+	target := ""
+	if plr != "" {
+		target = plr
+		if state != "" {
+			target = oidcerr.AppendQuery(plr, url.Values{"state": {state}})
+		}
+	}
+
+	sess, err := p.loadSession(r)
+	if err != nil {
+		p.fail(w, r, storeError(err), err)
+		return
+	}
+	if sess == nil {
+		p.finishLogout(w, r, target)
+		return
+	}
+	// Without a hint naming this session's user, the request may come
+	// from any page (an <img> on another site): ask the citizen first.
+	confirmed := r.Method == http.MethodPost && q.Get("confirm") == "1" &&
+		subtle.ConstantTimeCompare([]byte(q.Get("csrf")), []byte(sess.CSRF)) == 1
+	if !confirmed && !p.hintMatches(sess, sp, hintSub) {
+		v := logoutView{CSRF: sess.CSRF, PostLogoutRedirectURI: plr, State: state}
+		if sp != nil {
+			v.ClientID, v.SPName = sp.ClientID, sp.Name
+		}
+		p.pages.Render(w, r, http.StatusOK, "logout.html", web.Page{Title: "Se déconnecter", Lang: web.PreferredLang(r), Body: v})
+		return
+	}
+
+	if err := p.sessions.Destroy(r.Context(), sess.ID); err != nil {
+		p.fail(w, r, storeError(err), err)
+		return
+	}
+	p.clearCookie(w)
+	if sess.Login != nil {
+		if up, ok := p.idp(sess.Login.IdP); ok {
+			st := session.NewID()
+			if to, ok := up.EndSessionURL(r.Context(), sess.Login.UpstreamIDToken, st); ok {
+				if err := p.sessions.PutRecord(r.Context(), "logout", st, &pendingLogout{Target: target}, logoutTTL); err == nil {
+					redirect(w, r, to)
+					return
+				}
+			}
+		}
+	}
+	p.finishLogout(w, r, target)
+}
+
+// logoutCallback is the IdP's return from its end_session.
+func (p *Platform) logoutCallback(w http.ResponseWriter, r *http.Request) {
+	var pl pendingLogout
+	if err := p.sessions.TakeRecord(r.Context(), "logout", r.URL.Query().Get("state"), &pl); err != nil && !errors.Is(err, session.ErrNotFound) && !errors.Is(err, session.ErrCorrupt) {
+		p.fail(w, r, storeError(err), err)
+		return
+	}
+	p.finishLogout(w, r, pl.Target)
+}
+
+// finishLogout returns to the SP's registered URI, or shows that the
+// citizen is logged out.
+func (p *Platform) finishLogout(w http.ResponseWriter, r *http.Request, target string) {
+	if target != "" {
+		redirect(w, r, target)
+		return
+	}
+	p.pages.Render(w, r, http.StatusOK, "loggedout.html", web.Page{Title: "Vous êtes déconnecté·e", Lang: web.PreferredLang(r)})
+}
+
+// hintMatches reports whether the hint's sub is this session's user at
+// that SP.
+func (p *Platform) hintMatches(sess *session.Session, sp *config.SP, sub string) bool {
+	if sess.Login == nil || sp == nil || sub == "" {
+		return sess.Login == nil
+	}
+	want := identity.Sub(p.subSecret, sp.Sector, sess.Login.Identity.Hash())
+	return subtle.ConstantTimeCompare([]byte(want), []byte(sub)) == 1
+}
+
+// verifyHint checks an id_token_hint we issued: our signature and issuer.
+// Expiry is not checked, since SPs log out long after the 60 s lifetime.
+func (p *Platform) verifyHint(raw string) (aud, sub string, err error) {
+	if len(raw) > 8192 {
+		return "", "", errors.New("id_token_hint too long")
+	}
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+	if err != nil {
+		return "", "", err
+	}
+	var c jwt.Claims
+	if err := tok.Claims(p.signer.PublicJWKS(), &c); err != nil {
+		return "", "", err
+	}
+	if c.Issuer != p.cfg.Issuer || len(c.Audience) != 1 {
+		return "", "", errors.New("id_token_hint is not ours")
+	}
+	return c.Audience[0], c.Subject, nil
+}

@@ -1,0 +1,234 @@
+// Package broker is Sésame's federation broker: an OpenID provider toward
+// service providers and a relying party toward identity providers. One
+// Platform serves one assurance product (standard or "+") on its own issuer.
+package broker
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/sesame-id/sesame/broker/session"
+	"github.com/sesame-id/sesame/broker/upstream"
+	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/keys"
+	"github.com/sesame-id/sesame/internal/seal"
+	"github.com/sesame-id/sesame/internal/store"
+	"github.com/sesame-id/sesame/internal/web"
+)
+
+//go:embed templates/*.html
+var templates embed.FS
+
+// Platform is one issuer: its config, keys, registries and sessions.
+type Platform struct {
+	cfg       config.Platform
+	subSecret []byte
+	signer    *keys.Set
+	sessions  *session.Store
+	kv        store.Store
+	pages     *web.Renderer
+	idps      []*upstream.Provider
+	clients   map[string]*config.SP
+	log       *slog.Logger
+	mux       *http.ServeMux
+	secure    bool
+}
+
+// Options are what a platform shares with the others of its process.
+type Options struct {
+	Store     store.Store
+	Box       *seal.Box
+	SubSecret string
+	Theme     web.Theme
+	Leeway    time.Duration
+	// IdPs is the broker-wide IdP registry; the platform takes the ones
+	// its config lists.
+	IdPs   []config.IdP
+	Logger *slog.Logger
+}
+
+// NewPlatform builds the platform's handler. Signing keys come from the
+// configured files or, when none is set, are generated (dev only).
+func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
+	p := &Platform{
+		cfg:       cfg,
+		subSecret: []byte(opt.SubSecret),
+		kv:        opt.Store,
+		clients:   map[string]*config.SP{},
+		log:       opt.Logger,
+		secure:    strings.HasPrefix(cfg.Issuer, "https://"),
+	}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	p.log = p.log.With("platform", cfg.ID)
+	var err error
+	if len(cfg.SigningKeys) > 0 {
+		p.signer, err = keys.Load(cfg.SigningKeys...)
+	} else {
+		p.signer, err = keys.Generate(jose.ES256, jose.RS256)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("platform %s: %w", cfg.ID, err)
+	}
+	for i := range cfg.ServiceProviders {
+		sp := &cfg.ServiceProviders[i]
+		if !p.signer.Has(jose.SignatureAlgorithm(sp.IDTokenSignedResponseAlg)) {
+			return nil, fmt.Errorf("platform %s: SP %s wants %s id_tokens but no such key is loaded", cfg.ID, sp.ClientID, sp.IDTokenSignedResponseAlg)
+		}
+		p.clients[sp.ClientID] = sp
+	}
+	byID := map[string]config.IdP{}
+	for _, idp := range opt.IdPs {
+		byID[idp.ID] = idp
+	}
+	for _, id := range cfg.IdentityProviders {
+		idp, ok := byID[id]
+		if !ok {
+			return nil, fmt.Errorf("platform %s: unknown IdP %q", cfg.ID, id)
+		}
+		p.idps = append(p.idps, upstream.New(idp, cfg.Issuer+"/idp/callback", cfg.Issuer+"/idp/logout/callback", opt.Leeway))
+	}
+	p.sessions = session.New(opt.Store, opt.Box, cfg.Namespace, cfg.SessionTTL.D(30*time.Minute), true)
+	p.pages, err = web.NewRenderer(opt.Theme, "", templates, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("platform %s: %w", cfg.ID, err)
+	}
+	p.routes()
+	return p, nil
+}
+
+// Client implements authreq.Registry.
+func (p *Platform) Client(id string) (*config.SP, bool) {
+	sp, ok := p.clients[id]
+	return sp, ok
+}
+
+func (p *Platform) idp(id string) (*upstream.Provider, bool) {
+	for _, u := range p.idps {
+		if u.Config().ID == id {
+			return u, true
+		}
+	}
+	return nil, false
+}
+
+func (p *Platform) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /.well-known/openid-configuration", p.discovery)
+	m.Handle("GET /jwks", keys.JWKSHandler(p.signer))
+	m.HandleFunc("GET /authorize", p.authorize)
+	m.HandleFunc("POST /authorize", p.authorize)
+	m.HandleFunc("GET /authorize/choose", p.chooser)
+	m.HandleFunc("POST /authorize/choose", p.choose)
+	m.HandleFunc("GET /idp/callback", p.callback)
+	m.HandleFunc("GET /authorize/consent", p.consentPage)
+	m.HandleFunc("POST /authorize/consent", p.consent)
+	m.HandleFunc("POST /token", p.token)
+	m.HandleFunc("GET /userinfo", p.userinfo)
+	m.HandleFunc("POST /userinfo", p.userinfo)
+	m.HandleFunc("GET /session/end", p.endSession)
+	m.HandleFunc("POST /session/end", p.endSession)
+	m.HandleFunc("GET /idp/logout/callback", p.logoutCallback)
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	m.HandleFunc("GET /readyz", p.ready)
+	m.Handle("GET /static/", http.StripPrefix("/static/", web.Assets()))
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { p.pages.RenderError(w, r, web.ErrNotFound) })
+	p.mux = m
+}
+
+// ServeHTTP serves the platform with a correlation id on every request and
+// a recover that turns a bug into a clean error page, never a stack trace.
+func (p *Platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	web.WithCorrelationID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				p.log.ErrorContext(r.Context(), "panic", "err", fmt.Sprint(v), "path", r.URL.Path, "correlation_id", web.CorrelationID(r.Context()))
+				p.pages.RenderError(w, r, web.ErrInternal)
+			}
+		}()
+		p.mux.ServeHTTP(w, r)
+	})).ServeHTTP(w, r)
+}
+
+// ready fails when the store does not answer, so a load balancer stops
+// sending logins that could not be saved; liveness (/healthz) stays up.
+func (p *Platform) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	var err error
+	if pinger, ok := p.kv.(interface{ Ping(context.Context) error }); ok {
+		err = pinger.Ping(ctx)
+	}
+	if err != nil {
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ready"))
+}
+
+// Handler exposes the platform as an http.Handler.
+func (p *Platform) Handler() http.Handler { return p }
+
+// Signer returns the platform's key set (for tests and `sesame keys`).
+func (p *Platform) Signer() *keys.Set { return p.signer }
+
+// --- cookies
+
+func (p *Platform) setCookie(w http.ResponseWriter, id string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: p.cfg.Cookie, Value: id, Path: "/", HttpOnly: true, Secure: p.secure,
+		// Lax: the IdP's callback is a top-level GET navigation from
+		// another site and must carry the cookie; cross-site POSTs must not.
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (p *Platform) clearCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: p.cfg.Cookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
+}
+
+// loadSession reads the browser's session; err is nil and sess nil when
+// the browser has none.
+func (p *Platform) loadSession(r *http.Request) (*session.Session, error) {
+	c, err := r.Cookie(p.cfg.Cookie)
+	if err != nil {
+		return nil, nil
+	}
+	sess, err := p.sessions.Load(r.Context(), c.Value)
+	if errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrCorrupt) {
+		return nil, nil
+	}
+	return sess, err
+}
+
+// redirect sends a 303 so a browser never re-POSTs a form to the target.
+func redirect(w http.ResponseWriter, r *http.Request, to string) {
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// successURL is the authorization response: code, state and iss.
+func (p *Platform) successURL(redirectURI, code, state string) string {
+	q := url.Values{"code": {code}, "iss": {p.cfg.Issuer}}
+	if state != "" {
+		q.Set("state", state)
+	}
+	sep := "?"
+	if strings.Contains(redirectURI, "?") {
+		sep = "&"
+	}
+	return redirectURI + sep + q.Encode()
+}

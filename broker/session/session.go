@@ -1,0 +1,286 @@
+// Package session keeps the broker's per-browser login state and its
+// one-time records (upstream trips, codes, access tokens) in a store.Store.
+// Every value is sealed with AES-GCM bound to its key, and every key that
+// names a secret (session id, code, token, state) holds only a hash of it,
+// so a store dump gives nothing usable.
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sesame-id/sesame/broker/authreq"
+	"github.com/sesame-id/sesame/broker/identity"
+	"github.com/sesame-id/sesame/internal/seal"
+	"github.com/sesame-id/sesame/internal/store"
+)
+
+// Step is where a browser is in the login flow. Each handler checks the
+// step before it, so no step can be skipped or replayed.
+type Step string
+
+// The steps, in order.
+const (
+	StepAuthorize     Step = "authorize"     // SP request validated, chooser next
+	StepUpstream      Step = "upstream"      // sent to an IdP, callback next
+	StepAuthenticated Step = "authenticated" // identity known, consent next
+	StepDone          Step = "done"          // code issued; the login stays for SSO and logout
+)
+
+// Session is one browser's state on one platform.
+type Session struct {
+	// ID is the cookie value; it is never stored, only its hash.
+	ID      string           `json:"-"`
+	Step    Step             `json:"step"`
+	CSRF    string           `json:"csrf"`
+	Request *authreq.Request `json:"req,omitempty"`
+	// IdP is the provider of the trip under way.
+	IdP string `json:"idp,omitempty"`
+	// Banner is a message for the chooser after an IdP error (a code from
+	// our catalogue, never upstream text).
+	Banner string `json:"banner,omitempty"`
+	Login  *Login `json:"login,omitempty"`
+	// Created is when the session began; with a non-sliding TTL it bounds
+	// the session's whole life.
+	Created time.Time `json:"created"`
+}
+
+// Login is an authentication done at an IdP.
+type Login struct {
+	IdP      string            `json:"idp"`
+	Identity identity.Identity `json:"identity"`
+	ACR      string            `json:"acr"`
+	AMR      []string          `json:"amr,omitempty"`
+	AuthTime time.Time         `json:"auth_time"`
+	// UpstreamIDToken is kept as id_token_hint for the IdP's end_session.
+	UpstreamIDToken string `json:"up_idt,omitempty"`
+}
+
+// Trip is one trip to an IdP: what the callback must find to accept it.
+type Trip struct {
+	IdP      string    `json:"idp"`
+	Issuer   string    `json:"iss"`
+	Nonce    string    `json:"nonce"`
+	Verifier string    `json:"verifier"`
+	ACR      string    `json:"acr"`
+	Created  time.Time `json:"created"`
+}
+
+// Errors a handler maps to pages.
+var (
+	// ErrNotFound: no session, an expired one, or a used record.
+	ErrNotFound = errors.New("session: not found")
+	// ErrCorrupt: a value that does not open or decode; it has been deleted.
+	ErrCorrupt = errors.New("session: corrupt value")
+)
+
+// Store is the typed, sealed view of a store.Store for one platform.
+type Store struct {
+	kv  store.Store
+	box *seal.Box
+	// ns keeps platforms apart: standard and "+" never share a key.
+	ns string
+	// ttl is the session lifetime; sliding extends it on every save.
+	ttl     time.Duration
+	sliding bool
+}
+
+// New makes a platform's session store.
+func New(kv store.Store, box *seal.Box, namespace string, ttl time.Duration, sliding bool) *Store {
+	return &Store{kv: kv, box: box, ns: namespace, ttl: ttl, sliding: sliding}
+}
+
+// NewID returns a 256-bit random identifier, for session ids, codes,
+// tokens, states and CSRF tokens alike.
+func NewID() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Errorf("crypto/rand failed: %w", err)) // the OS RNG never fails on supported systems
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// digest hashes a secret for use in a key.
+func digest(secret string) string {
+	h := sha256.Sum256([]byte(secret))
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// sessionKey puts the hashed id in a Cluster hash tag so that the session
+// and its trips land in one slot.
+func (s *Store) sessionKey(id string) string { return s.ns + "{" + digest(id) + "}:sess" }
+
+func (s *Store) tripKey(sessionID, state string) string {
+	return s.ns + "{" + digest(sessionID) + "}:trip:" + digest(state)
+}
+
+// New starts a fresh session (not yet saved).
+func (s *Store) New() *Session {
+	return &Session{ID: NewID(), CSRF: NewID(), Created: time.Now().UTC()}
+}
+
+// Load returns the session for a cookie value.
+func (s *Store) Load(ctx context.Context, id string) (*Session, error) {
+	if id == "" || len(id) > 128 {
+		return nil, ErrNotFound
+	}
+	sess := &Session{}
+	if err := s.get(ctx, s.sessionKey(id), sess, false); err != nil {
+		return nil, err
+	}
+	if !s.sliding && time.Since(sess.Created) > s.ttl {
+		return nil, ErrNotFound
+	}
+	sess.ID = id
+	return sess, nil
+}
+
+// Save writes the session. A sliding session gets a full TTL again; a fixed
+// one keeps only what is left of its life.
+func (s *Store) Save(ctx context.Context, sess *Session) error {
+	ttl := s.ttl
+	if !s.sliding {
+		ttl = s.ttl - time.Since(sess.Created)
+		if ttl <= 0 {
+			return ErrNotFound
+		}
+	}
+	return s.put(ctx, s.sessionKey(sess.ID), sess, ttl)
+}
+
+// Rotate gives the session a new id, as after authentication, so an id
+// planted before login is worthless after it.
+func (s *Store) Rotate(ctx context.Context, sess *Session) error {
+	old := sess.ID
+	sess.ID = NewID()
+	sess.CSRF = NewID()
+	if err := s.Save(ctx, sess); err != nil {
+		return err
+	}
+	return s.Destroy(ctx, old)
+}
+
+// Destroy deletes a session.
+func (s *Store) Destroy(ctx context.Context, id string) error {
+	if err := s.kv.Delete(ctx, s.sessionKey(id)); err != nil {
+		return fmt.Errorf("session: delete: %w", err)
+	}
+	return nil
+}
+
+// PutTrip records a trip to an IdP under the session and the state sent.
+func (s *Store) PutTrip(ctx context.Context, sessionID, state string, t *Trip, ttl time.Duration) error {
+	return s.put(ctx, s.tripKey(sessionID, state), t, ttl)
+}
+
+// TakeTrip consumes a trip: of two callbacks with one state, in parallel or
+// one after another, only one gets it. A state from another browser finds
+// nothing because the key includes this browser's session.
+func (s *Store) TakeTrip(ctx context.Context, sessionID, state string) (*Trip, error) {
+	t := &Trip{}
+	if err := s.get(ctx, s.tripKey(sessionID, state), t, true); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// PutRecord stores a one-time record (code, token, logout) under the hash of
+// its secret, in namespace kind.
+func (s *Store) PutRecord(ctx context.Context, kind, secret string, v any, ttl time.Duration) error {
+	return s.put(ctx, s.ns+kind+":"+digest(secret), v, ttl)
+}
+
+// GetRecord reads a record without consuming it (access tokens).
+func (s *Store) GetRecord(ctx context.Context, kind, secret string, v any) error {
+	return s.get(ctx, s.ns+kind+":"+digest(secret), v, false)
+}
+
+// TakeRecord consumes a record atomically (codes, logout states).
+func (s *Store) TakeRecord(ctx context.Context, kind, secret string, v any) error {
+	return s.get(ctx, s.ns+kind+":"+digest(secret), v, true)
+}
+
+// DeleteRecord removes a record (a revoked token).
+func (s *Store) DeleteRecord(ctx context.Context, kind, secret string) error {
+	if err := s.kv.Delete(ctx, s.ns+kind+":"+digest(secret)); err != nil {
+		return fmt.Errorf("session: delete %s: %w", kind, err)
+	}
+	return nil
+}
+
+// AddMarker stores a marker only if absent (jti replay, one-time use).
+func (s *Store) AddMarker(ctx context.Context, kind, secret string, value string, ttl time.Duration) (bool, error) {
+	ok, err := s.kv.Add(ctx, s.ns+kind+":"+digest(secret), []byte(value), ttl)
+	if err != nil {
+		return false, fmt.Errorf("session: add %s: %w", kind, err)
+	}
+	return ok, nil
+}
+
+// GetMarker reads a marker stored by AddMarker.
+func (s *Store) GetMarker(ctx context.Context, kind, secret string) (string, error) {
+	v, err := s.kv.Get(ctx, s.ns+kind+":"+digest(secret))
+	if errors.Is(err, store.ErrNotFound) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("session: get %s: %w", kind, err)
+	}
+	return string(v), nil
+}
+
+// Digest exposes the key hash, so a record can name another (the access
+// token a code issued) without holding the secret.
+func Digest(secret string) string { return digest(secret) }
+
+// DeleteDigest removes a record named by its digest.
+func (s *Store) DeleteDigest(ctx context.Context, kind, d string) error {
+	if err := s.kv.Delete(ctx, s.ns+kind+":"+d); err != nil {
+		return fmt.Errorf("session: delete %s: %w", kind, err)
+	}
+	return nil
+}
+
+func (s *Store) put(ctx context.Context, key string, v any, ttl time.Duration) error {
+	plain, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("session: encode: %w", err)
+	}
+	if err := s.kv.Put(ctx, key, s.box.Seal(plain, []byte(key)), ttl); err != nil {
+		return fmt.Errorf("session: put: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) get(ctx context.Context, key string, v any, take bool) error {
+	var raw []byte
+	var err error
+	if take {
+		raw, err = s.kv.Take(ctx, key)
+	} else {
+		raw, err = s.kv.Get(ctx, key)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("session: read: %w", err)
+	}
+	plain, err := s.box.Open(raw, []byte(key))
+	if err == nil {
+		err = json.Unmarshal(plain, v)
+	}
+	if err != nil {
+		// A value we cannot read (old format, foreign key, garbage) is
+		// dropped so it cannot wedge the browser in an error loop.
+		_ = s.kv.Delete(ctx, key)
+		return ErrCorrupt
+	}
+	return nil
+}

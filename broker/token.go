@@ -1,0 +1,215 @@
+package broker
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/sesame-id/sesame/broker/oidcerr"
+	"github.com/sesame-id/sesame/broker/session"
+	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/keys"
+)
+
+// token is step 6: the SP redeems its code.
+func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
+	sp, form, oerr := p.authenticateClient(w, r)
+	if oerr != nil {
+		p.tokenError(w, r, oerr)
+		return
+	}
+	if gt := form.Get("grant_type"); gt != "authorization_code" {
+		if gt == "" {
+			p.tokenError(w, r, oidcerr.New(oidcerr.InvalidRequest, "grant_type is required"))
+			return
+		}
+		p.tokenError(w, r, oidcerr.New(oidcerr.UnsupportedGrantType, "only authorization_code is supported"))
+		return
+	}
+	code := form.Get("code")
+	if code == "" || len(code) > 128 {
+		p.tokenError(w, r, oidcerr.New(oidcerr.InvalidRequest, "code is missing or invalid"))
+		return
+	}
+	var g grant
+	if err := p.sessions.TakeRecord(r.Context(), "code", code, &g); err != nil {
+		if errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrCorrupt) {
+			p.revokeReplayed(r, code)
+			p.tokenError(w, r, oidcerr.New(oidcerr.InvalidGrant, "the code is invalid, expired or already used"))
+			return
+		}
+		p.tokenError(w, r, storeOAuthError(err))
+		return
+	}
+	if oerr := checkGrant(&g, sp, form); oerr != nil {
+		p.tokenError(w, r, oerr)
+		return
+	}
+
+	accessToken := session.NewID()
+	atTTL := p.cfg.AccessTokenTTL.D(60 * time.Second)
+	if err := p.sessions.PutRecord(r.Context(), "at", accessToken, &g, atTTL); err != nil {
+		p.tokenError(w, r, storeOAuthError(err))
+		return
+	}
+	// Remember which token this code issued, so a replay of the code
+	// revokes it (RFC 6749 §4.1.2). The marker names the token by its
+	// hash only.
+	if _, err := p.sessions.AddMarker(r.Context(), "spent", code, session.Digest(accessToken), atTTL); err != nil {
+		p.log.WarnContext(r.Context(), "record spent code", "err", err)
+	}
+	idToken, err := p.idToken(sp, &g, accessToken)
+	if err != nil {
+		p.tokenError(w, r, oidcerr.New(oidcerr.ServerError, "internal error").WithCause(err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"access_token": accessToken,
+		"token_type":   "Bearer",
+		"expires_in":   int(atTTL.Seconds()),
+		"id_token":     idToken,
+		"scope":        strings.Join(g.Scopes, " "),
+	})
+}
+
+// authenticateClient reads the form and authenticates the SP with
+// client_secret_basic or client_secret_post, exactly one of them.
+func (p *Platform) authenticateClient(w http.ResponseWriter, r *http.Request) (*config.SP, url.Values, *oidcerr.Error) {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
+		return nil, nil, oidcerr.New(oidcerr.InvalidRequest, "the body must be application/x-www-form-urlencoded")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		return nil, nil, oidcerr.New(oidcerr.InvalidRequest, "the body is not a valid form or is too large")
+	}
+	form := r.PostForm
+	for k, v := range form {
+		if len(v) > 1 {
+			return nil, nil, oidcerr.Newf(oidcerr.InvalidRequest, "parameter %s is repeated", safeCode(k))
+		}
+	}
+	basicID, basicSecret, hasBasic := r.BasicAuth()
+	postID, postSecret := form.Get("client_id"), form.Get("client_secret")
+	var id, secret, method string
+	switch {
+	case hasBasic && postSecret != "":
+		return nil, nil, oidcerr.New(oidcerr.InvalidRequest, "use one client authentication method, not two")
+	case hasBasic:
+		// RFC 6749 §2.3.1: Basic credentials are form-urlencoded first.
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(basicID)
+		secret, err2 = url.QueryUnescape(basicSecret)
+		if err1 != nil || err2 != nil {
+			return nil, nil, oidcerr.New(oidcerr.InvalidClient, "client authentication failed")
+		}
+		method = "client_secret_basic"
+		if postID != "" && postID != id {
+			return nil, nil, oidcerr.New(oidcerr.InvalidRequest, "client_id differs from the authenticated client")
+		}
+	case postSecret != "":
+		id, secret, method = postID, postSecret, "client_secret_post"
+	default:
+		return nil, nil, oidcerr.New(oidcerr.InvalidClient, "client authentication is required")
+	}
+	sp, ok := p.Client(id)
+	if !ok || !sp.IsActive() || !slices.Contains(sp.TokenEndpointAuthMethods, method) || !secretEqual(secret, sp.ClientSecret) {
+		return nil, nil, oidcerr.New(oidcerr.InvalidClient, "client authentication failed")
+	}
+	return sp, form, nil
+}
+
+// secretEqual compares in constant time; hashing first makes the time
+// independent of the lengths too.
+func secretEqual(given, want string) bool {
+	a, b := sha256.Sum256([]byte(given)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+// checkGrant binds the code to the client, the redirect_uri and the PKCE
+// challenge of the authorization request.
+func checkGrant(g *grant, sp *config.SP, form url.Values) *oidcerr.Error {
+	if g.ClientID != sp.ClientID {
+		return oidcerr.New(oidcerr.InvalidGrant, "the code was issued to another client")
+	}
+	if form.Get("redirect_uri") != g.RedirectURI {
+		return oidcerr.New(oidcerr.InvalidGrant, "redirect_uri differs from the authorization request")
+	}
+	verifier := form.Get("code_verifier")
+	switch {
+	case g.CodeChallenge == "" && verifier != "":
+		return oidcerr.New(oidcerr.InvalidGrant, "code_verifier sent but no code_challenge was given")
+	case g.CodeChallenge != "" && verifier == "":
+		return oidcerr.New(oidcerr.InvalidGrant, "code_verifier is required")
+	case g.CodeChallenge != "":
+		sum := sha256.Sum256([]byte(verifier))
+		if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(g.CodeChallenge)) != 1 {
+			return oidcerr.New(oidcerr.InvalidGrant, "code_verifier does not match the code_challenge")
+		}
+	}
+	return nil
+}
+
+// revokeReplayed revokes the access token a replayed code issued.
+func (p *Platform) revokeReplayed(r *http.Request, code string) {
+	at, err := p.sessions.GetMarker(r.Context(), "spent", code)
+	if err != nil {
+		return
+	}
+	if err := p.sessions.DeleteDigest(r.Context(), "at", at); err != nil {
+		p.log.WarnContext(r.Context(), "revoke token of replayed code", "err", err)
+		return
+	}
+	p.log.WarnContext(r.Context(), "code replayed: its access token was revoked")
+}
+
+func (p *Platform) tokenError(w http.ResponseWriter, r *http.Request, e *oidcerr.Error) {
+	p.log.InfoContext(r.Context(), "token refused", "error", e.Code, "description", e.Description, "cause", e.Cause)
+	e.WriteJSON(w)
+}
+
+// idClaims is our id_token.
+type idClaims struct {
+	Issuer   string   `json:"iss"`
+	Subject  string   `json:"sub"`
+	Audience string   `json:"aud"`
+	Expiry   int64    `json:"exp"`
+	IssuedAt int64    `json:"iat"`
+	AuthTime int64    `json:"auth_time"`
+	Nonce    string   `json:"nonce,omitempty"`
+	ACR      string   `json:"acr"`
+	AMR      []string `json:"amr,omitempty"`
+	AtHash   string   `json:"at_hash"`
+}
+
+func (p *Platform) idToken(sp *config.SP, g *grant, accessToken string) (string, error) {
+	alg := jose.SignatureAlgorithm(sp.IDTokenSignedResponseAlg)
+	atHash, err := keys.HalfHash(alg, accessToken)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now()
+	c := idClaims{
+		Issuer: p.cfg.Issuer, Subject: g.Sub, Audience: sp.ClientID,
+		Expiry: now.Add(p.cfg.IDTokenTTL.D(60 * time.Second)).Unix(), IssuedAt: now.Unix(),
+		AuthTime: g.AuthTime.Unix(), Nonce: g.Nonce, ACR: g.ACR, AtHash: atHash,
+	}
+	// amr only when the SP asked for it through the claims parameter, as
+	// FranceConnect does.
+	if slices.Contains(g.IDTokenClaims, "amr") {
+		c.AMR = g.AMR
+	}
+	return p.signer.SignJWT(alg, "JWT", c)
+}

@@ -1,0 +1,343 @@
+// Package upstream is the broker acting as a relying party toward one
+// identity provider. It is built on go-oidc's discovery and ID token
+// verifier and on x/oauth2; no JOSE is hand-written here.
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/sesame-id/sesame/broker/identity"
+	"github.com/sesame-id/sesame/config"
+)
+
+// Errors the broker maps to pages and codes.
+var (
+	// ErrUnavailable: discovery, the token call or userinfo failed or
+	// timed out; another IdP may work.
+	ErrUnavailable = errors.New("upstream: identity provider unavailable")
+	// ErrRejected: the IdP answered, but what it sent fails a check
+	// (signature, iss, aud, nonce, sub mismatch…).
+	ErrRejected = errors.New("upstream: identity provider response rejected")
+)
+
+// maxBody bounds what we read from an IdP, so a huge or endless body
+// costs bounded memory.
+const maxBody = 1 << 20
+
+// Provider is one upstream IdP.
+type Provider struct {
+	cfg         config.IdP
+	redirectURL string
+	postLogout  string
+	client      *http.Client
+	leeway      time.Duration
+
+	mu       sync.Mutex
+	op       *oidc.Provider
+	meta     metadata
+	verifier *oidc.IDTokenVerifier
+	failedAt time.Time
+	backoff  time.Duration
+}
+
+// metadata is what we read from discovery beyond go-oidc's fields.
+type metadata struct {
+	EndSession string   `json:"end_session_endpoint"`
+	IssParam   bool     `json:"authorization_response_iss_parameter_supported"`
+	Algs       []string `json:"id_token_signing_alg_values_supported"`
+}
+
+// New prepares a provider; discovery happens on first use and is retried
+// with backoff, so the broker starts even when an IdP is down.
+func New(cfg config.IdP, redirectURL, postLogoutURL string, leeway time.Duration) *Provider {
+	timeout := cfg.Timeout.D(6 * time.Second)
+	return &Provider{
+		cfg:         cfg,
+		redirectURL: redirectURL,
+		postLogout:  postLogoutURL,
+		leeway:      leeway,
+		client: &http.Client{
+			Timeout:   timeout,
+			Transport: limitedTransport{http.DefaultTransport},
+			// An IdP's token or userinfo endpoint has no business
+			// redirecting us elsewhere.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+}
+
+// Config returns the IdP's registry entry.
+func (p *Provider) Config() config.IdP { return p.cfg }
+
+func (p *Provider) ctx(ctx context.Context) context.Context {
+	return oidc.ClientContext(ctx, p.client)
+}
+
+// discover returns the provider, fetching discovery when needed. After a
+// failure it waits (1 s doubling to 1 min) before trying again, so a dead
+// IdP does not slow every login on the chooser.
+func (p *Provider) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenVerifier, metadata, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.op != nil {
+		return p.op, p.verifier, p.meta, nil
+	}
+	if !p.failedAt.IsZero() && time.Since(p.failedAt) < p.backoff {
+		return nil, nil, metadata{}, fmt.Errorf("%w: discovery of %s failed recently", ErrUnavailable, p.cfg.ID)
+	}
+	dctx := p.ctx(ctx)
+	if p.cfg.DiscoveryURL != "" {
+		dctx = oidc.InsecureIssuerURLContext(dctx, p.cfg.Issuer)
+	}
+	op, err := oidc.NewProvider(dctx, p.cfg.Issuer)
+	if err != nil {
+		p.failedAt = time.Now()
+		p.backoff = min(max(2*p.backoff, time.Second), time.Minute)
+		return nil, nil, metadata{}, fmt.Errorf("%w: discovery of %s: %w", ErrUnavailable, p.cfg.ID, err)
+	}
+	var meta metadata
+	if err := op.Claims(&meta); err != nil {
+		return nil, nil, metadata{}, fmt.Errorf("%w: discovery of %s: %w", ErrRejected, p.cfg.ID, err)
+	}
+	// Accept only asymmetric algorithms the IdP advertises: never none,
+	// never HS256 (which would let the public key act as a MAC secret).
+	algs := []string{}
+	for _, a := range meta.Algs {
+		if slices.Contains([]string{"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}, a) {
+			algs = append(algs, a)
+		}
+	}
+	if len(algs) == 0 {
+		algs = []string{oidc.RS256}
+	}
+	p.op, p.meta = op, meta
+	p.verifier = op.Verifier(&oidc.Config{
+		ClientID:             p.cfg.ClientID,
+		SupportedSigningAlgs: algs,
+		Now:                  func() time.Time { return time.Now().Add(-p.leeway) },
+	})
+	p.failedAt, p.backoff = time.Time{}, 0
+	return p.op, p.verifier, p.meta, nil
+}
+
+func (p *Provider) oauth2Config(op *oidc.Provider) *oauth2.Config {
+	return &oauth2.Config{
+		ClientID:     p.cfg.ClientID,
+		ClientSecret: p.cfg.ClientSecret,
+		Endpoint:     op.Endpoint(),
+		RedirectURL:  p.redirectURL,
+		Scopes:       p.cfg.Scopes,
+	}
+}
+
+// AuthCodeURL builds the authorization request for one trip. prompt=login
+// always: the citizen authenticates at the IdP for this login, so the IdP's
+// own SSO never stands in for the level asked.
+func (p *Provider) AuthCodeURL(ctx context.Context, state, nonce, verifier, acrValues string) (string, error) {
+	op, _, _, err := p.discover(ctx)
+	if err != nil {
+		return "", err
+	}
+	return p.oauth2Config(op).AuthCodeURL(state,
+		oidc.Nonce(nonce),
+		oauth2.S256ChallengeOption(verifier),
+		oauth2.SetAuthURLParam("acr_values", acrValues),
+		oauth2.SetAuthURLParam("prompt", "login"),
+	), nil
+}
+
+// Issuer returns the IdP's configured issuer.
+func (p *Provider) Issuer() string { return p.cfg.Issuer }
+
+// CheckIssuer applies RFC 9207 on the callback: a present iss must be the
+// IdP's, and an IdP that advertises the parameter must send it. It runs
+// before any token call, as the mix-up defence.
+func (p *Provider) CheckIssuer(ctx context.Context, iss string) error {
+	_, _, meta, err := p.discover(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case iss != "" && iss != p.cfg.Issuer:
+		return fmt.Errorf("%w: callback iss does not match %s", ErrRejected, p.cfg.ID)
+	case iss == "" && meta.IssParam:
+		return fmt.Errorf("%w: callback iss missing although %s advertises it", ErrRejected, p.cfg.ID)
+	}
+	return nil
+}
+
+// Result is a verified login at the IdP.
+type Result struct {
+	Subject  string
+	ACR      string
+	AMR      []string
+	AuthTime time.Time
+	Identity identity.Identity
+	IDToken  string
+}
+
+// idClaims are the id_token claims we read beyond go-oidc's.
+type idClaims struct {
+	Nonce    string   `json:"nonce"`
+	ACR      string   `json:"acr"`
+	AMR      []string `json:"amr"`
+	AuthTime int64    `json:"auth_time"`
+	IssuedAt int64    `json:"iat"`
+	AZP      string   `json:"azp"`
+}
+
+// userClaims are the identity claims, from userinfo or the id_token.
+type userClaims struct {
+	Subject string `json:"sub"`
+	identity.Pivot
+	Email             string `json:"email"`
+	PreferredUsername string `json:"preferred_username"`
+}
+
+// Exchange redeems the code with the trip's PKCE verifier, verifies the
+// id_token (signature, iss, aud, exp, iat, nonce, azp, at_hash) and fetches
+// userinfo, whose sub must be the id_token's.
+func (p *Provider) Exchange(ctx context.Context, code, verifier, nonce string) (*Result, error) {
+	op, v, _, err := p.discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ctx = p.ctx(ctx)
+	tok, err := p.oauth2Config(op).Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
+			return nil, fmt.Errorf("%w: token endpoint of %s refused the code: %s", ErrRejected, p.cfg.ID, re.ErrorCode)
+		}
+		return nil, fmt.Errorf("%w: token endpoint of %s: %w", ErrUnavailable, p.cfg.ID, err)
+	}
+	raw, ok := tok.Extra("id_token").(string)
+	if !ok || raw == "" {
+		return nil, fmt.Errorf("%w: %s sent no id_token", ErrRejected, p.cfg.ID)
+	}
+	idt, err := v.Verify(ctx, raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: id_token of %s: %w", ErrRejected, p.cfg.ID, err)
+	}
+	var c idClaims
+	if err := idt.Claims(&c); err != nil {
+		return nil, fmt.Errorf("%w: id_token claims of %s: %w", ErrRejected, p.cfg.ID, err)
+	}
+	if err := p.checkIDToken(idt, &c, nonce, tok.AccessToken); err != nil {
+		return nil, err
+	}
+
+	var u userClaims
+	if err := idt.Claims(&u); err != nil {
+		return nil, fmt.Errorf("%w: id_token claims of %s: %w", ErrRejected, p.cfg.ID, err)
+	}
+	if op.UserInfoEndpoint() != "" {
+		info, err := op.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+		if err != nil {
+			return nil, fmt.Errorf("%w: userinfo of %s: %w", ErrUnavailable, p.cfg.ID, err)
+		}
+		if info.Subject != idt.Subject {
+			return nil, fmt.Errorf("%w: userinfo sub of %s differs from the id_token's", ErrRejected, p.cfg.ID)
+		}
+		if err := info.Claims(&u); err != nil {
+			return nil, fmt.Errorf("%w: userinfo claims of %s: %w", ErrRejected, p.cfg.ID, err)
+		}
+	}
+	res := &Result{
+		Subject:  idt.Subject,
+		ACR:      c.ACR,
+		AMR:      c.AMR,
+		AuthTime: time.Unix(c.AuthTime, 0).UTC(),
+		IDToken:  raw,
+		Identity: identity.Identity{Pivot: u.Pivot, Email: u.Email, PreferredUsername: u.PreferredUsername},
+	}
+	if c.AuthTime == 0 {
+		res.AuthTime = time.Now().UTC()
+	}
+	return res, nil
+}
+
+// checkIDToken adds what go-oidc leaves to the caller (Core §3.1.3.7).
+func (p *Provider) checkIDToken(idt *oidc.IDToken, c *idClaims, nonce, accessToken string) error {
+	switch {
+	case idt.Subject == "" || len(idt.Subject) > 255:
+		return fmt.Errorf("%w: id_token of %s has a missing or over-long sub", ErrRejected, p.cfg.ID)
+	case c.Nonce != nonce:
+		return fmt.Errorf("%w: id_token nonce of %s does not match", ErrRejected, p.cfg.ID)
+	case c.IssuedAt > time.Now().Add(p.leeway).Unix():
+		return fmt.Errorf("%w: id_token of %s was issued in the future", ErrRejected, p.cfg.ID)
+	case len(idt.Audience) > 1 && c.AZP != p.cfg.ClientID:
+		return fmt.Errorf("%w: id_token of %s has several audiences and azp is not us", ErrRejected, p.cfg.ID)
+	}
+	if idt.AccessTokenHash != "" {
+		if err := idt.VerifyAccessToken(accessToken); err != nil {
+			return fmt.Errorf("%w: at_hash of %s: %w", ErrRejected, p.cfg.ID, err)
+		}
+	}
+	return nil
+}
+
+// EndSessionURL builds RP-initiated logout at the IdP, or reports false when
+// the IdP has no end_session endpoint (or is unreachable: logout must not
+// wait on a dead IdP).
+func (p *Provider) EndSessionURL(ctx context.Context, idTokenHint, state string) (string, bool) {
+	_, _, meta, err := p.discover(ctx)
+	if err != nil || meta.EndSession == "" {
+		return "", false
+	}
+	u, err := url.Parse(meta.EndSession)
+	if err != nil {
+		return "", false
+	}
+	q := u.Query()
+	if idTokenHint != "" {
+		q.Set("id_token_hint", idTokenHint)
+	}
+	q.Set("post_logout_redirect_uri", p.postLogout)
+	q.Set("state", state)
+	u.RawQuery = q.Encode()
+	return u.String(), true
+}
+
+// limitedTransport caps response bodies, so an IdP sending megabytes or
+// dripping bytes costs bounded memory (time is bounded by the client).
+type limitedTransport struct{ next http.RoundTripper }
+
+func (t limitedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &limitedBody{rc: resp.Body, left: maxBody}
+	return resp, nil
+}
+
+type limitedBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errors.New("upstream: response body over 1 MiB")
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }

@@ -1,0 +1,130 @@
+package broker
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/sesame-id/sesame/broker/identity"
+	"github.com/sesame-id/sesame/broker/oidcerr"
+	"github.com/sesame-id/sesame/broker/session"
+)
+
+// scopeClaims maps each scope to the claims it releases. Every claim is
+// also a scope of its own, as on FranceConnect.
+var scopeClaims = map[string][]string{
+	"profile":            {"given_name", "family_name", "birthdate", "gender", "preferred_username"},
+	"birth":              {"birthplace", "birthcountry"},
+	"identite_pivot":     {"given_name", "family_name", "birthdate", "gender", "birthplace", "birthcountry"},
+	"email":              {"email"},
+	"given_name":         {"given_name"},
+	"family_name":        {"family_name"},
+	"birthdate":          {"birthdate"},
+	"gender":             {"gender"},
+	"birthplace":         {"birthplace"},
+	"birthcountry":       {"birthcountry"},
+	"preferred_username": {"preferred_username"},
+}
+
+// Scopes lists the scopes the broker knows, for discovery.
+func Scopes() []string {
+	out := []string{"openid"}
+	for s := range scopeClaims {
+		out = append(out, s)
+	}
+	slices.Sort(out[1:])
+	return out
+}
+
+// userinfo returns the claims the access token's scopes allow.
+func (p *Platform) userinfo(w http.ResponseWriter, r *http.Request) {
+	token, oerr := bearerToken(w, r)
+	if oerr != nil {
+		oerr.WriteBearer(w)
+		return
+	}
+	var g grant
+	if err := p.sessions.GetRecord(r.Context(), "at", token, &g); err != nil {
+		if errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrCorrupt) {
+			oidcerr.New(oidcerr.InvalidToken, "the access token is invalid, expired or revoked").WriteBearer(w)
+			return
+		}
+		storeOAuthError(err).WriteJSON(w)
+		return
+	}
+	claims := releasedClaims(&g)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	sp, ok := p.Client(g.ClientID)
+	if ok && sp.UserinfoSignedResponseAlg != "" {
+		claims["iss"] = p.cfg.Issuer
+		claims["aud"] = sp.ClientID
+		claims["iat"] = time.Now().Unix()
+		jwt, err := p.signer.SignJWT(jose.SignatureAlgorithm(sp.UserinfoSignedResponseAlg), "JWT", claims)
+		if err != nil {
+			oidcerr.New(oidcerr.ServerError, "internal error").WithCause(err).WriteJSON(w)
+			return
+		}
+		w.Header().Set("Content-Type", "application/jwt")
+		_, _ = w.Write([]byte(jwt))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(claims)
+}
+
+// bearerToken reads the access token from the Authorization header (any
+// case of "Bearer"), or from a POST body (RFC 6750 §2.2), never both.
+func bearerToken(w http.ResponseWriter, r *http.Request) (string, *oidcerr.Error) {
+	var token string
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, value, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(value) == "" {
+			return "", oidcerr.New(oidcerr.InvalidRequest, "the Authorization header must be Bearer")
+		}
+		token = strings.TrimSpace(value)
+	}
+	if r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		if err := r.ParseForm(); err == nil && r.PostForm.Get("access_token") != "" {
+			if token != "" {
+				return "", oidcerr.New(oidcerr.InvalidRequest, "send the access token once")
+			}
+			token = r.PostForm.Get("access_token")
+		}
+	}
+	if token == "" {
+		e := oidcerr.New(oidcerr.InvalidToken, "an access token is required")
+		return "", e
+	}
+	if len(token) > 256 {
+		return "", oidcerr.New(oidcerr.InvalidToken, "the access token is invalid")
+	}
+	return token, nil
+}
+
+// releasedClaims builds the userinfo body from the grant's scopes and the
+// claims asked for userinfo through the claims parameter (within scope).
+func releasedClaims(g *grant) map[string]any {
+	values := claimValues(g.Identity)
+	out := map[string]any{"sub": g.Sub}
+	for _, s := range g.Scopes {
+		for _, c := range scopeClaims[s] {
+			out[c] = values[c]
+		}
+	}
+	return out
+}
+
+func claimValues(id identity.Identity) map[string]string {
+	return map[string]string{
+		"given_name": id.GivenName, "family_name": id.FamilyName, "birthdate": id.Birthdate,
+		"gender": id.Gender, "birthplace": id.Birthplace, "birthcountry": id.Birthcountry,
+		"email": id.Email, "preferred_username": id.PreferredUsername,
+	}
+}

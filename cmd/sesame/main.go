@@ -1,0 +1,200 @@
+// Command sesame runs Sésame's parts: the broker, the mock identity
+// providers, the demo service provider, or all three for development.
+//
+//	sesame broker       [-config FILE]
+//	sesame providers    [-config FILE]
+//	sesame demo-sp      [-config FILE]
+//	sesame dev          [-config FILE]   all three in one process
+//	sesame check-config FILE
+//	sesame keys signing [-alg ES256,RS256] > keys.json
+//	sesame keys session
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sesame-id/sesame/broker"
+	"github.com/sesame-id/sesame/config"
+	demosp "github.com/sesame-id/sesame/demo-sp"
+	"github.com/sesame-id/sesame/providers"
+)
+
+const usage = `usage: sesame <command> [flags]
+
+commands:
+  broker        run the federation broker
+  providers     run the mock identity providers
+  demo-sp       run the demo service provider
+  dev           run broker, mock IdPs and demo SP in one process
+  check-config  validate a config file and explain every error
+  keys          generate keys: "keys signing" (private JWKS) or "keys session" (AES key)
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	var err error
+	switch cmd {
+	case "broker", "providers", "demo-sp", "dev":
+		err = run(cmd, args)
+	case "check-config":
+		err = checkConfig(args, os.Stdout)
+	case "keys":
+		err = genKeys(args, os.Stdout)
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "sesame: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sesame:", err)
+		os.Exit(1)
+	}
+}
+
+func checkConfig(args []string, out io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("usage: sesame check-config FILE")
+	}
+	cfg, err := config.Load(args[0])
+	if err != nil {
+		return err
+	}
+	parts := []string{}
+	if cfg.Broker != nil {
+		store := "in-memory store"
+		if cfg.Broker.Redis.Enabled() {
+			store = "Redis"
+		}
+		parts = append(parts, fmt.Sprintf("broker (%d platform(s), %d IdP(s), %s)", len(cfg.Broker.Platforms), len(cfg.Broker.IdentityProviders), store))
+	}
+	if cfg.Providers != nil {
+		parts = append(parts, fmt.Sprintf("mock IdPs (%d)", len(cfg.Providers.IdPs)))
+	}
+	if cfg.DemoSP != nil {
+		parts = append(parts, "demo SP")
+	}
+	fmt.Fprintf(out, "%s: OK: %v\n", args[0], parts)
+	return nil
+}
+
+// server is one listener to run.
+type server struct {
+	name, addr, url string
+	handler         http.Handler
+}
+
+func run(cmd string, args []string) error {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	path := fs.String("config", "config/dev.yaml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	slog.SetDefault(log)
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	var servers []server
+	want := func(part string) bool { return cmd == part || cmd == "dev" }
+
+	if want("broker") {
+		if cfg.Broker == nil {
+			return fmt.Errorf("%s has no broker section", *path)
+		}
+		b, err := broker.New(cfg.Broker, log)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		log.Info("broker store", "backend", b.Backend)
+		for _, p := range b.Platforms {
+			servers = append(servers, server{"broker", p.Listen(), p.Issuer(), p})
+		}
+	}
+	if want("providers") {
+		if cfg.Providers == nil {
+			return fmt.Errorf("%s has no providers section", *path)
+		}
+		s, err := providers.New(cfg.Providers)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, server{"mock IdPs", cfg.Providers.Listen, cfg.Providers.BaseURL, s})
+	}
+	if want("demo-sp") {
+		if cfg.DemoSP == nil {
+			return fmt.Errorf("%s has no demo_sp section", *path)
+		}
+		a, err := demosp.New(cfg.DemoSP)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, server{"demo SP", cfg.DemoSP.Listen, cfg.DemoSP.BaseURL, a})
+	}
+	return serve(log, servers)
+}
+
+// serve runs every listener until SIGINT or SIGTERM, then drains them.
+// Listeners are bound before anything is logged as ready, so a port clash
+// fails at once.
+func serve(log *slog.Logger, servers []server) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var https []*http.Server
+	errc := make(chan error, len(servers))
+	for _, s := range servers {
+		ln, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		hs := &http.Server{
+			Handler:           s.handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		https = append(https, hs)
+		log.Info("listening", "part", s.name, "addr", ln.Addr().String(), "url", s.url)
+		go func() {
+			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s: %w", s.name, err)
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return err
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, hs := range https {
+		wg.Go(func() { _ = hs.Shutdown(sctx) })
+	}
+	wg.Wait()
+	return nil
+}

@@ -1,0 +1,252 @@
+// Package config holds Sésame's configuration types, loads them from one YAML
+// file with ${ENV} expansion, and validates them so that every error names the
+// file, the entry and the field.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole file. Each component reads its own section, so one file
+// can describe the broker, the mock IdPs and the demo SP of a dev stack.
+type Config struct {
+	Broker    *Broker    `yaml:"broker"`
+	Providers *Providers `yaml:"providers"`
+	DemoSP    *DemoSP    `yaml:"demo_sp"`
+
+	// File is the path the config was read from; it prefixes every error.
+	File string `yaml:"-"`
+}
+
+// Broker configures the federation broker.
+type Broker struct {
+	Redis Redis `yaml:"redis"`
+	// SubSecret keys the HMAC that derives pairwise subs. Changing it changes
+	// every sub, so it is a long-lived secret, never generated at start.
+	SubSecret string `yaml:"sub_secret"`
+	// SessionKeys are base64 AES-256 keys for sealing stored values; the
+	// first seals, all open, which is how the key rotates.
+	SessionKeys []string `yaml:"session_keys"`
+	// Theme is "dsfr" (State deployments) or "neutral".
+	Theme string `yaml:"theme"`
+	// Leeway is the clock skew accepted on upstream tokens.
+	Leeway Duration `yaml:"leeway"`
+
+	Platforms         []Platform `yaml:"platforms"`
+	IdentityProviders []IdP      `yaml:"identity_providers"`
+}
+
+// Redis selects the Redis store; when URL and Addrs are both empty the
+// broker uses the embedded in-memory store.
+type Redis struct {
+	URL        string   `yaml:"url"`
+	Addrs      []string `yaml:"addrs"`
+	MasterName string   `yaml:"master_name"`
+	Username   string   `yaml:"username"`
+	Password   string   `yaml:"password"`
+	DB         int      `yaml:"db"`
+	Timeout    Duration `yaml:"timeout"`
+}
+
+// Enabled reports whether a Redis address is configured.
+func (r Redis) Enabled() bool { return r.URL != "" || len(r.Addrs) > 0 }
+
+// Platform is one assurance product (standard or plus): its own issuer,
+// listener, keys, SP registry, cookie and session namespace.
+type Platform struct {
+	ID     string `yaml:"id"`
+	Listen string `yaml:"listen"`
+	Issuer string `yaml:"issuer"`
+	// ACRValues are the levels this platform accepts; DefaultACR applies when
+	// an SP asks for none it knows.
+	ACRValues  []string `yaml:"acr_values"`
+	DefaultACR string   `yaml:"default_acr"`
+	// Nonce is "required" (FranceConnect's rule) or "optional" (what the
+	// OpenID conformance suite expects of a plain OP).
+	Nonce string `yaml:"nonce"`
+	// SigningKeys are files holding private JWKs; empty means keys generated
+	// at start, which suits one dev process but not replicas.
+	SigningKeys []string `yaml:"signing_keys"`
+	Cookie      string   `yaml:"cookie"`
+	Namespace   string   `yaml:"namespace"`
+
+	SessionTTL     Duration `yaml:"session_ttl"`
+	CodeTTL        Duration `yaml:"code_ttl"`
+	AccessTokenTTL Duration `yaml:"access_token_ttl"`
+	IDTokenTTL     Duration `yaml:"id_token_ttl"`
+
+	// IdentityProviders lists the ids of the IdPs offered on this platform,
+	// in chooser order.
+	IdentityProviders []string `yaml:"identity_providers"`
+	ServiceProviders  []SP     `yaml:"service_providers"`
+}
+
+// SP is a service provider registered on a platform.
+type SP struct {
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	Name         string `yaml:"name"`
+	// Sector groups SPs that share pairwise subs (FranceConnect's entityId).
+	Sector                 string   `yaml:"sector"`
+	RedirectURIs           []string `yaml:"redirect_uris"`
+	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
+	Scopes                 []string `yaml:"scopes"`
+	// IDTokenSignedResponseAlg is ES256 (default) or RS256.
+	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg"`
+	// UserinfoSignedResponseAlg, when set, makes /userinfo answer a signed JWT.
+	UserinfoSignedResponseAlg string `yaml:"userinfo_signed_response_alg"`
+	// TokenEndpointAuthMethods are those the SP may use; default both
+	// client_secret_basic and client_secret_post.
+	TokenEndpointAuthMethods []string `yaml:"token_endpoint_auth_methods"`
+	Active                   *bool    `yaml:"active"`
+}
+
+// IsActive reports whether the SP may log users in; absent means yes.
+func (s SP) IsActive() bool { return s.Active == nil || *s.Active }
+
+// IdP is an upstream identity provider the broker logs users in with. Any
+// standard OIDC provider fits: discovery URL, client credentials and levels.
+type IdP struct {
+	ID     string `yaml:"id"`
+	Name   string `yaml:"name"`
+	Issuer string `yaml:"issuer"`
+	// DiscoveryURL overrides issuer + /.well-known/openid-configuration.
+	DiscoveryURL string   `yaml:"discovery_url"`
+	ClientID     string   `yaml:"client_id"`
+	ClientSecret string   `yaml:"client_secret"`
+	ACRValues    []string `yaml:"acr_values"`
+	Scopes       []string `yaml:"scopes"`
+	Active       *bool    `yaml:"active"`
+	Display      *bool    `yaml:"display"`
+	Timeout      Duration `yaml:"timeout"`
+}
+
+// IsActive reports whether the IdP can be chosen; an inactive one is greyed out.
+func (i IdP) IsActive() bool { return i.Active == nil || *i.Active }
+
+// IsDisplayed reports whether the IdP appears on the chooser at all.
+func (i IdP) IsDisplayed() bool { return i.Display == nil || *i.Display }
+
+// Providers configures the mock identity providers.
+type Providers struct {
+	Listen string `yaml:"listen"`
+	// BaseURL is the public URL of the listener; each mock IdP's issuer is
+	// BaseURL + "/" + id.
+	BaseURL string `yaml:"base_url"`
+	// Identities is a CSV file of test identities; empty means the built-in set.
+	Identities string    `yaml:"identities"`
+	IdPs       []MockIdP `yaml:"idps"`
+}
+
+// MockIdP is one mock identity provider.
+type MockIdP struct {
+	ID        string       `yaml:"id"`
+	Name      string       `yaml:"name"`
+	ACRValues []string     `yaml:"acr_values"`
+	Clients   []MockClient `yaml:"clients"`
+	// EndSession switches the end_session endpoint on (default) or off, to
+	// test brokers against IdPs without one.
+	EndSession *bool `yaml:"end_session"`
+}
+
+// HasEndSession reports whether the mock IdP advertises end_session.
+func (m MockIdP) HasEndSession() bool { return m.EndSession == nil || *m.EndSession }
+
+// MockClient is a relying party registered at a mock IdP (normally the broker).
+type MockClient struct {
+	ClientID               string   `yaml:"client_id"`
+	ClientSecret           string   `yaml:"client_secret"`
+	RedirectURIs           []string `yaml:"redirect_uris"`
+	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
+}
+
+// DemoSP configures the demo service provider.
+type DemoSP struct {
+	Listen string `yaml:"listen"`
+	// BaseURL is the demo SP's public URL; its callback is BaseURL/callback.
+	BaseURL      string   `yaml:"base_url"`
+	Issuer       string   `yaml:"issuer"`
+	ClientID     string   `yaml:"client_id"`
+	ClientSecret string   `yaml:"client_secret"`
+	Scopes       []string `yaml:"scopes"`
+	ACRValues    string   `yaml:"acr_values"`
+}
+
+// Duration is a time.Duration written as "30s" or "10m" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses Go duration syntax so the file reads naturally.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 30s or 10m", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the value as a time.Duration, or def when unset.
+func (d Duration) D(def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return time.Duration(d)
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// Load reads, expands and validates one config file.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, raw)
+}
+
+// Parse expands ${VAR} and ${VAR:-default} references, decodes strictly
+// (unknown fields are errors, so typos do not silently disable a setting) and
+// validates. name is used in error messages.
+func Parse(name string, raw []byte) (*Config, error) {
+	var missing []string
+	expanded := envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
+		sub := envRef.FindSubmatch(m)
+		v, ok := os.LookupEnv(string(sub[1]))
+		if !ok {
+			if len(sub[2]) > 0 {
+				return sub[3]
+			}
+			missing = append(missing, string(sub[1]))
+		}
+		return []byte(v)
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%s: environment variable(s) %s not set (referenced as ${...}; use ${VAR:-default} for a default)", name, strings.Join(missing, ", "))
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	c := &Config{}
+	if err := dec.Decode(c); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	c.File = name
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ErrInvalid marks validation failures.
+var ErrInvalid = errors.New("invalid configuration")

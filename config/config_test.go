@@ -1,0 +1,98 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestDevConfigIsValid(t *testing.T) {
+	c, err := Load("dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Broker.Redis.Enabled() {
+		t.Fatal("dev.yaml must default to the in-memory store")
+	}
+	if len(c.Providers.IdPs) < 3 || len(c.Broker.Platforms[0].ServiceProviders) < 2 {
+		t.Fatal("dev.yaml needs three mock IdPs and two SPs")
+	}
+	sectors := map[string]bool{}
+	for _, sp := range c.Broker.Platforms[0].ServiceProviders {
+		sectors[sp.Sector] = true
+	}
+	if len(sectors) < 2 {
+		t.Fatal("dev.yaml's SPs must be in different sectors")
+	}
+}
+
+func TestEnvExpansion(t *testing.T) {
+	t.Setenv("SESAME_TEST_URL", "redis://127.0.0.1:6379/0")
+	c, err := Parse("x.yaml", []byte(strings.Replace(minimal, `url: ""`, `url: "${SESAME_TEST_URL}"`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Broker.Redis.URL != "redis://127.0.0.1:6379/0" || !c.Broker.Redis.Enabled() {
+		t.Fatalf("redis url = %q", c.Broker.Redis.URL)
+	}
+	os.Unsetenv("SESAME_NOT_SET")
+	_, err = Parse("x.yaml", []byte(strings.Replace(minimal, `url: ""`, `url: "${SESAME_NOT_SET}"`, 1)))
+	if err == nil || !strings.Contains(err.Error(), "SESAME_NOT_SET") {
+		t.Fatalf("missing variable not reported: %v", err)
+	}
+	c, err = Parse("x.yaml", []byte(strings.Replace(minimal, `url: ""`, `url: "${SESAME_NOT_SET:-}"`, 1)))
+	if err != nil || c.Broker.Redis.Enabled() {
+		t.Fatalf("default expansion: %v", err)
+	}
+}
+
+func TestErrorsNameFileEntryField(t *testing.T) {
+	bad := strings.NewReplacer(
+		`client_secret: "sp-secret-0123456789abcdef0123456789"`, `client_secret: "short"`,
+		`redirect_uris: ["https://sp.example/cb"]`, `redirect_uris: ["http://sp.example/cb"]`,
+		`acr_values: [eidas1]`, `acr_values: [eidas9]`,
+	).Replace(minimal)
+	_, err := Parse("bad.yaml", []byte(bad))
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("want ErrInvalid, got %v", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"bad.yaml",
+		"broker.platforms[0] (std).service_providers[0] (sp): client_secret: must be at least 32 characters",
+		`redirect_uris: "http://sp.example/cb": "http://sp.example/cb": http is allowed only on localhost`,
+		`acr_values: "eidas9"`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	if _, err := Parse("typo.yaml", []byte(minimal+"\nbrokr: {}\n")); err == nil || !strings.Contains(err.Error(), "brokr") {
+		t.Errorf("unknown field not reported: %v", err)
+	}
+}
+
+const minimal = `
+broker:
+  redis:
+    url: ""
+  sub_secret: "0123456789abcdef0123456789abcdef"
+  session_keys: ["MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"]
+  identity_providers:
+    - id: idp
+      issuer: https://idp.example
+      client_id: sesame
+      client_secret: "idp-secret-0123456789abcdef0123456789"
+      acr_values: [eidas1]
+  platforms:
+    - id: std
+      listen: "127.0.0.1:0"
+      issuer: https://sesame.example
+      identity_providers: [idp]
+      service_providers:
+        - client_id: sp
+          client_secret: "sp-secret-0123456789abcdef0123456789"
+          sector: a
+          redirect_uris: ["https://sp.example/cb"]
+`

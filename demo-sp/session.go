@@ -1,0 +1,121 @@
+package demosp
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sesame-id/sesame/internal/web"
+)
+
+// session is a citizen logged in at the demo SP.
+type session struct {
+	IDToken  string // kept for id_token_hint at logout
+	Subject  string
+	ACR      string
+	AskedACR string
+	AMR      []string
+	AuthTime float64
+	Claims   json.RawMessage
+	UserInfo json.RawMessage
+}
+
+// startSession stores the login under a fresh session id. Rotating the id at
+// login means an id planted in the browser beforehand (session fixation)
+// never becomes an authenticated one.
+func (a *App) startSession(w http.ResponseWriter, r *http.Request, s session) {
+	if old := cookieValue(r, sessionCookie); old != "" {
+		a.sessions.delete(old)
+	}
+	sid := randomString(32)
+	a.sessions.put(sid, s, sessionTTL)
+	a.setCookie(w, sessionCookie, sid, sessionTTL)
+}
+
+func (a *App) currentSession(r *http.Request) (session, bool) {
+	sid := cookieValue(r, sessionCookie)
+	if sid == "" {
+		return session{}, false
+	}
+	return a.sessions.get(sid)
+}
+
+// field is one labelled line of the identity shown on /me.
+type field struct {
+	Label string
+	Value string
+}
+
+// pivotFields lists the claims shown on /me, in the order a French form
+// would list them, with the label an agent would use.
+var pivotFields = []struct{ claim, label string }{
+	{"given_name", "Prénom(s)"},
+	{"family_name", "Nom de naissance"},
+	{"preferred_username", "Nom d'usage"},
+	{"birthdate", "Date de naissance"},
+	{"gender", "Sexe"},
+	{"birthplace", "Lieu de naissance (code COG)"},
+	{"birthcountry", "Pays de naissance (code COG)"},
+	{"email", "Adresse électronique"},
+}
+
+var genderLabels = map[string]string{"male": "masculin", "female": "féminin"}
+
+func (a *App) me(w http.ResponseWriter, r *http.Request) {
+	s, ok := a.currentSession(r)
+	if !ok {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	// Userinfo is where FranceConnect-style providers put the identity; the
+	// id_token is only a fallback for claims userinfo left out.
+	merged := map[string]any{}
+	_ = json.Unmarshal(s.Claims, &merged)
+	var ui map[string]any
+	_ = json.Unmarshal(s.UserInfo, &ui)
+	for k, v := range ui {
+		merged[k] = v
+	}
+	str := func(k string) string { v, _ := merged[k].(string); return v }
+
+	var fields []field
+	for _, f := range pivotFields {
+		v, present := merged[f.claim]
+		if !present {
+			continue
+		}
+		val, _ := v.(string)
+		if f.claim == "gender" && genderLabels[val] != "" {
+			val = genderLabels[val]
+		}
+		if f.claim == "birthplace" && val == "" {
+			val = "(né·e à l'étranger)"
+		}
+		fields = append(fields, field{Label: f.label, Value: val})
+	}
+	authTime := ""
+	if s.AuthTime > 0 {
+		authTime = time.Unix(int64(s.AuthTime), 0).UTC().Format("02/01/2006 à 15:04:05 UTC")
+	}
+	a.render(w, r, http.StatusOK, "me", web.Page{Title: "Vos informations", Body: map[string]any{
+		"Name":     strings.TrimSpace(str("given_name") + " " + str("family_name")),
+		"Fields":   fields,
+		"Subject":  s.Subject,
+		"ACR":      s.ACR,
+		"AskedACR": s.AskedACR,
+		"AMR":      strings.Join(s.AMR, ", "),
+		"AuthTime": authTime,
+		"Claims":   pretty(s.Claims),
+		"UserInfo": pretty(s.UserInfo),
+	}})
+}
+
+func pretty(raw json.RawMessage) string {
+	var b bytes.Buffer
+	if err := json.Indent(&b, raw, "", "  "); err != nil {
+		return string(raw)
+	}
+	return b.String()
+}

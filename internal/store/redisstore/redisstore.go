@@ -1,0 +1,334 @@
+// Package redisstore implements store.Store on Redis (standalone, Sentinel or
+// Cluster) through go-redis v9.
+//
+// It requires Redis 6.2 or later for GETDEL.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sesame-id/sesame/internal/store"
+)
+
+// DefaultTimeout is the per-call deadline used when Options.Timeout or
+// Config.Timeout is zero. Redis answers in well under a millisecond when
+// healthy; waiting longer only piles up browser requests during an outage.
+const DefaultTimeout = 500 * time.Millisecond
+
+// Options tunes a Store built by New.
+type Options struct {
+	// Timeout bounds every call on top of the caller's context; zero or
+	// negative means DefaultTimeout. go-redis only honours it on sockets
+	// when the client has ContextTimeoutEnabled, which Open sets.
+	Timeout time.Duration
+}
+
+// Store is a store.Store backed by Redis. It is safe for concurrent use.
+type Store struct {
+	client  redis.UniversalClient
+	timeout time.Duration
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New wraps client, which the Store then owns: Close closes it.
+//
+// The client should have ContextTimeoutEnabled set, otherwise a hung server
+// blocks calls for the client's ReadTimeout instead of opts.Timeout. Its
+// retry settings do not matter for single-use operations (see noRetry).
+func New(client redis.UniversalClient, opts Options) *Store {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	return &Store{client: client, timeout: opts.Timeout}
+}
+
+// Config describes how to reach Redis, typically straight from the broker's
+// configuration file. Exactly one of URL and Addrs must be set.
+type Config struct {
+	// URL is a redis://, rediss:// (TLS) or unix:// URL as understood by
+	// redis.ParseURL, including its query options (dial_timeout, pool_size…).
+	URL string
+	// Addrs lists host:port seeds: one address is a standalone server,
+	// several are Cluster nodes, and with MasterName they are Sentinels.
+	Addrs []string
+	// MasterName selects Sentinel mode; it requires Addrs.
+	MasterName string
+	// Username and Password, when set, override any credentials in URL so
+	// the URL can live in plain configuration and the password in a secret.
+	Username, Password string
+	// DB, when non-zero, overrides the database in URL. Cluster supports
+	// only database 0.
+	DB int
+	// Timeout is the per-call deadline; zero means DefaultTimeout. It also
+	// defaults the dial, read, write and pool timeouts.
+	Timeout time.Duration
+}
+
+// Open builds a client from cfg and wraps it. It does not contact Redis, so
+// the broker can start before Redis does; use Ping for readiness.
+func Open(cfg Config) (*Store, error) {
+	opts, err := universalOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return New(redis.NewUniversalClient(opts), Options{Timeout: cfg.Timeout}), nil
+}
+
+func universalOptions(cfg Config) (*redis.UniversalOptions, error) {
+	var u *redis.UniversalOptions
+	switch {
+	case cfg.URL != "" && len(cfg.Addrs) > 0:
+		return nil, errors.New("redisstore: set either URL or Addrs, not both")
+	case cfg.URL != "":
+		if cfg.MasterName != "" {
+			return nil, errors.New("redisstore: MasterName (Sentinel) requires Addrs, not URL")
+		}
+		o, err := redis.ParseURL(cfg.URL)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: invalid Redis URL: %w", redactURLError(err))
+		}
+		u = fromOptions(o)
+	case len(cfg.Addrs) > 0:
+		u = &redis.UniversalOptions{
+			Addrs:      append([]string(nil), cfg.Addrs...),
+			MasterName: cfg.MasterName,
+		}
+		if len(cfg.Addrs) > 1 && cfg.MasterName == "" && cfg.DB != 0 {
+			return nil, fmt.Errorf("redisstore: DB %d requested but Redis Cluster only has database 0", cfg.DB)
+		}
+	default:
+		return nil, errors.New("redisstore: no Redis configured: set URL or Addrs")
+	}
+
+	if cfg.Username != "" {
+		u.Username = cfg.Username
+	}
+	if cfg.Password != "" {
+		u.Password = cfg.Password
+	}
+	if cfg.DB != 0 {
+		u.DB = cfg.DB
+	}
+
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	// Explicit URL query options win; go-redis' own defaults (5 s reads,
+	// 30 s pool waits) would let an outage hold requests far longer than
+	// the per-call deadline we promise.
+	for _, d := range []*time.Duration{&u.DialTimeout, &u.ReadTimeout, &u.WriteTimeout, &u.PoolTimeout} {
+		if *d == 0 {
+			*d = timeout
+		}
+	}
+	u.ContextTimeoutEnabled = true
+	return u, nil
+}
+
+// fromOptions carries everything ParseURL understands into UniversalOptions.
+// A unix socket path survives as the single address: go-redis picks the
+// "unix" network for addresses starting with '/'.
+func fromOptions(o *redis.Options) *redis.UniversalOptions {
+	return &redis.UniversalOptions{
+		Addrs:                 []string{o.Addr},
+		ClientName:            o.ClientName,
+		DB:                    o.DB,
+		Protocol:              o.Protocol,
+		Username:              o.Username,
+		Password:              o.Password,
+		MaxRetries:            o.MaxRetries,
+		MinRetryBackoff:       o.MinRetryBackoff,
+		MaxRetryBackoff:       o.MaxRetryBackoff,
+		DialTimeout:           o.DialTimeout,
+		ReadTimeout:           o.ReadTimeout,
+		WriteTimeout:          o.WriteTimeout,
+		PoolFIFO:              o.PoolFIFO,
+		PoolSize:              o.PoolSize,
+		MaxConcurrentDials:    o.MaxConcurrentDials,
+		PoolTimeout:           o.PoolTimeout,
+		MinIdleConns:          o.MinIdleConns,
+		MaxIdleConns:          o.MaxIdleConns,
+		MaxActiveConns:        o.MaxActiveConns,
+		ConnMaxIdleTime:       o.ConnMaxIdleTime,
+		ConnMaxLifetime:       o.ConnMaxLifetime,
+		ConnMaxLifetimeJitter: o.ConnMaxLifetimeJitter,
+		TLSConfig:             o.TLSConfig,
+	}
+}
+
+// redactURLError drops the URL that net/url echoes in its errors: it may
+// carry the password, and this error ends up in logs.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// noRetry marks a command as never to be resent.
+//
+// go-redis resends a command when the connection breaks after the command
+// was written (io.EOF, connection reset, failover), when Redis may already
+// have executed it. For single-use operations that is harmful: a resent
+// GETDEL finds nothing and reports ErrNotFound although the first execution
+// consumed the value (a valid authorization code is burnt, the user gets
+// invalid_grant), and a resent SET NX reports the key as present, so a fresh
+// jti is rejected as a replay. Returning ErrUnavailable instead is honest.
+//
+// A client-wide MaxRetries: -1 would also prevent that, but only for
+// clients built by Open: New accepts any client, and the idempotent
+// operations (Get, Put, Delete, Ping) do profit from a retry after a stale
+// pooled connection. go-redis consults Cmder.NoRetry before every resend, in
+// the single-node, Sentinel and Cluster paths alike (MOVED/ASK redirects
+// still happen; Redis did not execute the command then).
+// TestSingleUseOpsAreNotRetried pins this against go-redis upgrades.
+type noRetry struct{ redis.Cmder }
+
+// NoRetry implements the go-redis hook described on noRetry.
+func (noRetry) NoRetry() bool { return true }
+
+// call runs fn under the per-call deadline. It refuses to start when the
+// caller has already given up, so an abandoned request has no side effects.
+func (s *Store) call(ctx context.Context, op string, fn func(ctx context.Context) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: %s: %w", op, err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	err := fn(cctx)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return err
+	case ctx.Err() != nil:
+		// The caller's own context ended: not the backend's fault.
+		return fmt.Errorf("redisstore: %s: %w", op, ctx.Err())
+	default:
+		// go-redis errors carry neither keys nor values, only addresses and
+		// server messages, so they are safe to keep for the logs.
+		return fmt.Errorf("redisstore: %s: %w: %w", op, store.ErrUnavailable, err)
+	}
+}
+
+// ttlMillis converts ttl for PX, rounding up: a sub-millisecond TTL must
+// not become PX 0, which Redis rejects.
+func ttlMillis(ttl time.Duration) int64 {
+	ms := ttl.Milliseconds()
+	if ttl%time.Millisecond != 0 {
+		ms++
+	}
+	return ms
+}
+
+func checkTTL(op string, ttl time.Duration) error {
+	if ttl <= 0 {
+		return fmt.Errorf("redisstore: %s: ttl must be > 0, got %v", op, ttl)
+	}
+	return nil
+}
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	var v []byte
+	err := s.call(ctx, "get", func(ctx context.Context) error {
+		var err error
+		v, err = s.client.Get(ctx, key).Bytes()
+		if errors.Is(err, redis.Nil) {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Put implements store.Store with SET PX.
+func (s *Store) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := checkTTL("put", ttl); err != nil {
+		return err
+	}
+	return s.call(ctx, "put", func(ctx context.Context) error {
+		return s.client.Process(ctx, redis.NewStatusCmd(ctx, "set", key, value, "px", ttlMillis(ttl)))
+	})
+}
+
+// Add implements store.Store with SET NX PX, never resent (see noRetry).
+func (s *Store) Add(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	if err := checkTTL("add", ttl); err != nil {
+		return false, err
+	}
+	var added bool
+	err := s.call(ctx, "add", func(ctx context.Context) error {
+		cmd := redis.NewStatusCmd(ctx, "set", key, value, "px", ttlMillis(ttl), "nx")
+		_ = s.client.Process(ctx, noRetry{cmd})
+		switch err := cmd.Err(); {
+		case errors.Is(err, redis.Nil):
+			return nil // NX refused: the key exists.
+		case err != nil:
+			return err
+		}
+		added = true
+		return nil
+	})
+	return added, err
+}
+
+// Delete implements store.Store.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	return s.call(ctx, "delete", func(ctx context.Context) error {
+		return s.client.Del(ctx, key).Err()
+	})
+}
+
+// Take implements store.Store with GETDEL, never resent (see noRetry).
+func (s *Store) Take(ctx context.Context, key string) ([]byte, error) {
+	var v []byte
+	err := s.call(ctx, "take", func(ctx context.Context) error {
+		cmd := redis.NewStringCmd(ctx, "getdel", key)
+		_ = s.client.Process(ctx, noRetry{cmd})
+		var err error
+		v, err = cmd.Bytes()
+		if errors.Is(err, redis.Nil) {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Ping checks that Redis answers, for readiness probes. Failures wrap
+// store.ErrUnavailable.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.call(ctx, "ping", func(ctx context.Context) error {
+		return s.client.Ping(ctx).Err()
+	})
+}
+
+// Close closes the underlying client. It is idempotent.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		if err := s.client.Close(); err != nil {
+			s.closeErr = fmt.Errorf("redisstore: close: %w", err)
+		}
+	})
+	return s.closeErr
+}

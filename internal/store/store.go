@@ -1,0 +1,48 @@
+// Package store defines the seam between Sésame and its short-lived state:
+// sessions, authorization codes, PKCE/nonce/state markers and jti replay
+// records. Everything stored here is ephemeral, so every key carries a TTL
+// and the backend may be wiped without breaking anything but in-flight logins.
+//
+// Implementations live in subpackages (memstore for development and tests,
+// redisstore for production); storetest holds the conformance suite that
+// every implementation must pass.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when a key is absent or expired.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrUnavailable wraps any backend failure (Redis down, timeout) so callers
+// can map it to temporarily_unavailable without leaking driver text.
+//
+// Errors wrapping it never contain keys or values: keys are often bearer
+// secrets themselves (session IDs, authorization codes).
+var ErrUnavailable = errors.New("store: unavailable")
+
+// Store is a key/value store for short-lived protocol state.
+//
+// Implementations must be safe for concurrent use. Values passed in and
+// returned are never aliased by the store, so callers may reuse buffers.
+// A cancelled or expired caller context yields an error wrapping the context
+// error; such errors do not wrap ErrUnavailable, because the backend is not
+// at fault.
+type Store interface {
+	// Get returns the value stored under key, or ErrNotFound.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Put stores value under key with a TTL; ttl must be > 0 (every key has a TTL).
+	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Add stores value only if key is absent (SET NX); reports whether it was stored. Used for jti replay protection and one-time markers.
+	Add(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
+	// Delete removes key; deleting an absent key is not an error.
+	Delete(ctx context.Context, key string) error
+	// Take atomically reads and deletes (GETDEL): of N concurrent Takes exactly one gets the value.
+	Take(ctx context.Context, key string) ([]byte, error)
+	// Close releases the backend. Operations after Close fail with an
+	// error wrapping ErrUnavailable. Close is idempotent.
+	Close() error
+}

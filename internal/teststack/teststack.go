@@ -1,0 +1,266 @@
+// Package teststack starts the broker and the mock IdPs in process, on
+// loopback listeners with real HTTP between them, and drives a browser's
+// part of a login. It serves the broker's tests and the conformance suite.
+package teststack
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/sesame-id/sesame/broker"
+	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/providers"
+)
+
+// Stack is a broker platform and the mock IdPs, in process, on loopback
+// listeners with real HTTP between them.
+type Stack struct {
+	BrokerURL, IdPURL string
+	Platform          *broker.Platform
+	// Browser is a cookie-keeping client that does not follow redirects.
+	Browser *http.Client
+	Config  *config.Config
+}
+
+const (
+	SPID       = "sp"
+	SPSecret   = "sp-secret-0123456789abcdef0123456789"
+	SPRedirect = "https://sp.example/cb"
+	IdPSecret  = "idp-secret-0123456789abcdef0123456789"
+)
+
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// Option adjusts the stack's config before it starts.
+type Option func(*config.Config)
+
+// New starts a stack: SP "sp" (sector-a) on platform "std", and mock IdPs
+// impots (eidas1) and laposte (eidas1-3).
+func New(t testing.TB, opts ...Option) *Stack {
+	t.Helper()
+	lnB, lnI := listen(t), listen(t)
+	s := &Stack{BrokerURL: "http://" + lnB.Addr().String(), IdPURL: "http://" + lnI.Addr().String()}
+	client := config.MockClient{
+		ClientID: "sesame", ClientSecret: IdPSecret,
+		RedirectURIs:           []string{s.BrokerURL + "/idp/callback"},
+		PostLogoutRedirectURIs: []string{s.BrokerURL + "/idp/logout/callback"},
+	}
+	cfg := &config.Config{
+		File: "test",
+		Providers: &config.Providers{Listen: lnI.Addr().String(), BaseURL: s.IdPURL, IdPs: []config.MockIdP{
+			{ID: "impots", ACRValues: []string{"eidas1"}, Clients: []config.MockClient{client}},
+			{ID: "laposte", ACRValues: []string{"eidas1", "eidas2", "eidas3"}, Clients: []config.MockClient{client}},
+		}},
+		Broker: &config.Broker{
+			SubSecret:   "test-sub-secret-0123456789abcdef0123",
+			SessionKeys: []string{base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))},
+			IdentityProviders: []config.IdP{
+				{ID: "impots", Issuer: s.IdPURL + "/impots", ClientID: "sesame", ClientSecret: IdPSecret, ACRValues: []string{"eidas1"}},
+				{ID: "laposte", Issuer: s.IdPURL + "/laposte", ClientID: "sesame", ClientSecret: IdPSecret, ACRValues: []string{"eidas1", "eidas2", "eidas3"}},
+			},
+			Platforms: []config.Platform{{
+				ID: "std", Listen: lnB.Addr().String(), Issuer: s.BrokerURL,
+				IdentityProviders: []string{"impots", "laposte"},
+				ServiceProviders: []config.SP{{
+					ClientID: SPID, ClientSecret: SPSecret, Sector: "sector-a",
+					RedirectURIs: []string{SPRedirect}, PostLogoutRedirectURIs: []string{"https://sp.example/bye"},
+					Scopes: []string{"openid", "identite_pivot", "email"},
+				}},
+			}},
+		},
+	}
+	for _, o := range opts {
+		o(cfg)
+	}
+	s.Config = cfg
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	idps, err := providers.New(cfg.Providers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := broker.New(cfg.Broker, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	s.Platform = b.Platforms[0]
+	for ln, h := range map[net.Listener]http.Handler{lnB: s.Platform, lnI: idps} {
+		srv := httptest.NewUnstartedServer(h)
+		srv.Listener.Close()
+		srv.Listener = ln
+		srv.Start()
+		t.Cleanup(srv.Close)
+	}
+	s.Browser = NewBrowser()
+	return s
+}
+
+// NewBrowser is a fresh browser: cookie jar, redirects not followed.
+func NewBrowser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// AuthParams is a valid authorization request for the test SP.
+func AuthParams() url.Values {
+	return url.Values{
+		"client_id": {SPID}, "redirect_uri": {SPRedirect}, "response_type": {"code"},
+		"scope": {"openid identite_pivot"}, "state": {"state-1"}, "nonce": {"nonce-0123456789012345678"},
+		"acr_values": {"eidas1"},
+	}
+}
+
+// Get fetches u and returns the response and its body.
+func Get(t testing.TB, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+// Post submits a form and returns the response and its body.
+func Post(t testing.TB, c *http.Client, u string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.PostForm(u, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+// Abs resolves loc against base.
+func Abs(base, loc string) string {
+	b, _ := url.Parse(base)
+	l, _ := url.Parse(loc)
+	return b.ResolveReference(l).String()
+}
+
+var (
+	CSRFRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	TxRE   = regexp.MustCompile(`name="tx" value="([^"]+)"`)
+)
+
+// Field extracts the first group of re from a page.
+func Field(t testing.TB, re *regexp.Regexp, body string) string {
+	t.Helper()
+	m := re.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no %s in page:\n%s", re, body)
+	}
+	return m[1]
+}
+
+// Login runs the browser part of a login and returns the final redirect to
+// the SP.
+func (s *Stack) Login(t testing.TB, params url.Values, idp, identityID string) *url.URL {
+	t.Helper()
+	resp, _ := Get(t, s.Browser, s.BrokerURL+"/authorize?"+params.Encode())
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("authorize: %d", resp.StatusCode)
+	}
+	if loc := resp.Header.Get("Location"); loc != "/authorize/choose" {
+		return s.Finish(t, Abs(s.BrokerURL, loc))
+	}
+	_, page := Get(t, s.Browser, s.BrokerURL+"/authorize/choose")
+	resp, _ = Post(t, s.Browser, s.BrokerURL+"/authorize/choose", url.Values{"csrf": {Field(t, CSRFRE, page)}, "idp": {idp}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("choose: %d", resp.StatusCode)
+	}
+	idpAuth := resp.Header.Get("Location")
+	_, page = Get(t, s.Browser, idpAuth)
+	resp, _ = Post(t, s.Browser, strings.Split(idpAuth, "?")[0], url.Values{"tx": {Field(t, TxRE, page)}, "identity": {identityID}, "action": {"login"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("idp login: %d", resp.StatusCode)
+	}
+	return s.Finish(t, resp.Header.Get("Location"))
+}
+
+// Finish follows the broker's pages from the callback or SSO to the SP.
+func (s *Stack) Finish(t testing.TB, next string) *url.URL {
+	t.Helper()
+	for range 5 {
+		u, _ := url.Parse(next)
+		if strings.HasPrefix(next, "https://sp.example/") {
+			return u
+		}
+		var resp *http.Response
+		var body string
+		if u.Path == "/authorize/consent" {
+			_, page := Get(t, s.Browser, next)
+			resp, body = Post(t, s.Browser, next, url.Values{"csrf": {Field(t, CSRFRE, page)}})
+		} else {
+			resp, body = Get(t, s.Browser, next)
+		}
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("%s: %d\n%s", u.Path, resp.StatusCode, body)
+		}
+		next = Abs(s.BrokerURL, resp.Header.Get("Location"))
+	}
+	t.Fatal("too many hops")
+	return nil
+}
+
+// Token calls the token endpoint, with Basic auth for SPID when basic.
+func (s *Stack) Token(t testing.TB, form url.Values, basic bool) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, s.BrokerURL+"/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if basic {
+		req.SetBasicAuth(SPID, SPSecret)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("token Cache-Control = %q", cc)
+	}
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// UserinfoStatus calls userinfo with an Authorization header and returns
+// the status, checking that a 401 names invalid_token.
+func (s *Stack) UserinfoStatus(t testing.TB, header string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.BrokerURL+"/userinfo", nil)
+	if header != "" {
+		req.Header.Set("Authorization", header)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized && !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Errorf("401 without WWW-Authenticate invalid_token: %q", resp.Header.Get("WWW-Authenticate"))
+	}
+	return resp.StatusCode
+}

@@ -1,0 +1,192 @@
+package web
+
+import (
+	"embed"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// Error is an error a person can see: a stable code they can quote to
+// support, a sentence in French and in English, and the HTTP status. It
+// carries no detail meant for operators: log that separately.
+//
+// Codes are chosen by each service (e.g. "S" + digits); "S9xxxxx" is
+// reserved for this package.
+type Error struct {
+	Code   string
+	Status int
+	// MessageFR and MessageEN are plain text, one or two sentences, saying
+	// what happened and what the person can do. Either may be empty; the
+	// other is then shown whatever the language.
+	MessageFR, MessageEN string
+	// Retry allows a "Retour" link, for errors the person can recover from
+	// by going back (an expired form, a wrong choice).
+	Retry bool
+	// BackURL is where "Retour" leads: a path on this site such as
+	// "/authorize/choose". Anything else (another host, a scheme, "//x")
+	// is replaced by "/", so it may safely come from the request.
+	BackURL string
+}
+
+// Error makes Error usable as a Go error, so handlers can return it and a
+// single place can render it.
+func (e Error) Error() string {
+	msg := e.MessageEN
+	if msg == "" {
+		msg = e.MessageFR
+	}
+	return fmt.Sprintf("%s (HTTP %d): %s", e.Code, e.Status, msg)
+}
+
+// Errors this package renders itself, also usable by services.
+var (
+	ErrNotFound = Error{
+		Code:      "S900404",
+		Status:    http.StatusNotFound,
+		MessageFR: "La page demandée n'existe pas.",
+		MessageEN: "The page you asked for does not exist.",
+	}
+	ErrInternal = Error{
+		Code:      "S900500",
+		Status:    http.StatusInternalServerError,
+		MessageFR: "Une erreur technique est survenue. Veuillez réessayer plus tard.",
+		MessageEN: "A technical error occurred. Please try again later.",
+	}
+)
+
+// retryAfterSeconds is sent with every 503: long enough not to hammer a
+// recovering dependency, short enough for a person waiting at a login page.
+const retryAfterSeconds = 60
+
+// ErrorView is the Body of the error page's View.
+type ErrorView struct {
+	Code          string
+	Status        int
+	Message       string
+	CorrelationID string
+	// BackURL is "" when no "Retour" link is shown.
+	BackURL string
+}
+
+// RenderError writes e as an error page in the person's language (see
+// PreferredLang), showing its code and the correlation id, and logs it with
+// slog.Default(). A status outside 400–599 is treated as 500.
+//
+// Without WithCorrelationID upstream, a correlation id is made up here and
+// sent in X-Correlation-Id, so that what the person sees still matches the
+// log line.
+func (r *Renderer) RenderError(w http.ResponseWriter, req *http.Request, e Error) {
+	status := e.Status
+	if status < 400 || status > 599 {
+		status = http.StatusInternalServerError
+	}
+	ctx := req.Context()
+	id := CorrelationID(ctx)
+	if id == "" {
+		id = newCorrelationID()
+		w.Header().Set(CorrelationHeader, id)
+	}
+
+	level := slog.LevelWarn
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	slog.Default().Log(ctx, level, "web: error page",
+		"code", e.Code, "status", status, "correlation_id", id,
+		"method", req.Method, "path", req.URL.Path)
+
+	lang := PreferredLang(req)
+	msg := e.MessageFR
+	if (isEnglish(lang) && e.MessageEN != "") || msg == "" {
+		msg = e.MessageEN
+	}
+	if msg == "" {
+		msg = ErrInternal.MessageFR
+		if isEnglish(lang) {
+			msg = ErrInternal.MessageEN
+		}
+	}
+	ev := ErrorView{Code: e.Code, Status: status, Message: msg, CorrelationID: id}
+	if e.Retry {
+		ev.BackURL = SafeLocalPath(e.BackURL)
+	}
+	title := "Erreur"
+	if isEnglish(lang) {
+		title = "Error"
+	}
+
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+	}
+	err := r.write(w, req, status, r.errorPage, Page{Title: title, Lang: lang, Body: ev})
+	if err != nil {
+		// The embedded error template failing is a bug in this package;
+		// still answer the person with something they can quote.
+		slog.Default().ErrorContext(ctx, "web: render error page", "err", err, "correlation_id", id)
+		r.Policy.Apply(w.Header())
+		http.Error(w, fmt.Sprintf("Erreur %s — %s", e.Code, id), status)
+	}
+}
+
+// PreferredLang returns "en" when the request asks for English before
+// French, and "fr" otherwise: from the OIDC ui_locales parameter first (a
+// space-separated list), then from Accept-Language. Languages other than
+// French and English are skipped, since pages exist in those two only.
+func PreferredLang(req *http.Request) string {
+	if l := firstKnownLang(strings.Fields(req.URL.Query().Get("ui_locales"))); l != "" {
+		return l
+	}
+	var tags []string
+	for _, part := range strings.Split(req.Header.Get("Accept-Language"), ",") {
+		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if q, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			if v, err := strconv.ParseFloat(q, 64); err == nil && v == 0 {
+				continue // q=0 means "not this one"
+			}
+		}
+		// Browsers list languages by decreasing q already; re-sorting by q
+		// would only matter for hand-written headers.
+		tags = append(tags, tag)
+	}
+	if l := firstKnownLang(tags); l != "" {
+		return l
+	}
+	return "fr"
+}
+
+func firstKnownLang(tags []string) string {
+	for _, t := range tags {
+		primary, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(t)), "-")
+		if primary == "fr" || primary == "en" {
+			return primary
+		}
+	}
+	return ""
+}
+
+// SafeLocalPath returns p if it is a path on this site (starting with a
+// single "/", no scheme, host, backslash or control character), and "/"
+// otherwise. Use it for any "return to" URL that comes from a request, to
+// avoid open redirects.
+func SafeLocalPath(p string) string {
+	if p == "" || p[0] != '/' || strings.HasPrefix(p, "//") {
+		return "/"
+	}
+	// Browsers treat "\" as "/" ("/\evil.example" is protocol-relative)
+	// and strip tabs and newlines before parsing.
+	if strings.ContainsAny(p, "\\") || strings.ContainsFunc(p, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+		return "/"
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/"
+	}
+	return p
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Finds redis-server and chromium, installing them from Debian's packages
+# when they are missing and we may (root, or passwordless sudo).
+set -euo pipefail
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  need+=(chromium)
+fi
+if [ ${#need[@]} -eq 0 ]; then
+  echo "deps: found $(redis-server --version | awk '{print $1, $2, $3}') and $( (chromium --version || chromium-browser --version) 2>/dev/null | head -1)"
+  exit 0
+fi
+echo "deps: missing ${need[*]}: installing from Debian's packages (apt-get)"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if sudo -n true 2>/dev/null; then sudo="sudo -n"; else
+    echo "deps: not root and no passwordless sudo; install them yourself: apt-get install ${need[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+echo "deps: installed ${need[*]}"

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every Go test once, verbosely into a log, and prints the test names
+# with their results, so the log shows that the e2e, Redis and browser tests
+# ran. The full log stays in $TEST_LOG for a failure.
+set -uo pipefail
+log=${TEST_LOG:-$(mktemp -t sesame-test.XXXXXX.log)}
+export SESAME_REQUIRE_REDIS=1 SESAME_REQUIRE_CHROMIUM=1
+start=$(date +%s)
+go test -count=1 -v -timeout 20m ./... >"$log" 2>&1
+status=$?
+grep -E '^(\s*--- (PASS|FAIL|SKIP)|ok |FAIL|panic:)' "$log"
+pass=$(grep -cE '^\s*--- PASS' "$log"); fail=$(grep -cE '^\s*--- FAIL' "$log"); skip=$(grep -cE '^\s*--- SKIP' "$log")
+if [ $status -ne 0 ]; then
+  echo "---- failure details (full log: $log) ----"
+  grep -B2 -A30 -E '^\s*--- FAIL|^panic:|^FAIL\s' "$log" | head -400
+fi
+echo "tests: $(( $(date +%s) - start ))s"
+echo "$pass passed, $fail failed, $skip skipped"
+exit $status
