@@ -4,7 +4,7 @@ BIN := bin/sesame
 CONFIG ?= config/dev.yaml
 DSFR_VERSION ?= $(shell cat internal/web/static/dsfr/VERSION 2>/dev/null)
 
-.PHONY: run build test test-unit deps lint bench dsfr clean
+.PHONY: run build test deps lint bench interop dsfr clean
 
 ## run: the whole demo (broker, mock IdPs, demo SP) on localhost, in-memory store
 run: build
@@ -30,6 +30,10 @@ lint:
 ## bench: Go benchmarks of the hot paths
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## interop: log in with openid-client as SP and through oidc-provider as IdP (needs node, npm)
+interop:
+	interop/run.sh
 
 ## dsfr: refresh the committed DSFR assets from npm at the pinned version
 dsfr:

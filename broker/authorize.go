@@ -30,10 +30,25 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	hintSub := ""
+	if hint := q.Get("id_token_hint"); hint != "" {
+		aud, sub, err := p.verifyHint(hint)
+		if err != nil || aud != req.ClientID {
+			p.authorizeError(w, r, req, oidcerr.New(oidcerr.InvalidRequest, "id_token_hint is not an id_token this provider issued to this client").WithCause(err), true)
+			return
+		}
+		hintSub = sub
+	}
+
 	existing, err := p.loadSession(r)
 	if err != nil {
 		p.authorizeError(w, r, req, storeOAuthError(err), true)
 		return
+	}
+	// A session of another person than the hint names never serves this
+	// request: the SP asked about one user and must not get another's.
+	if existing != nil && hintSub != "" && !p.hintMatches(existing, sp, hintSub) {
+		existing.Login = nil
 	}
 	if login := usableLogin(existing, req); login != nil {
 		p.reuseLogin(w, r, existing, req)

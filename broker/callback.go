@@ -59,7 +59,7 @@ func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 		p.keepChoosing(w, r, sess, upstreamError(err), err)
 		return
 	}
-	level, known := acr.Normalize(res.ACR)
+	level, known := up.Level(res.ACR)
 	switch {
 	case !known || !acr.AtLeast(level, trip.ACR) || !acr.AtLeast(level, sess.Request.ACR):
 		if sess.Request.ACREssential {

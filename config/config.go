@@ -123,6 +123,13 @@ type IdP struct {
 	ClientID     string   `yaml:"client_id"`
 	ClientSecret string   `yaml:"client_secret"`
 	ACRValues    []string `yaml:"acr_values"`
+	// ACRMap translates the IdP's own acr values (Keycloak's "1", a URN)
+	// to Sésame's levels.
+	ACRMap map[string]string `yaml:"acr_map"`
+	// ACRIfMissing is the level assumed when the IdP asserts no acr at
+	// all, as plain OIDC providers do. Only eidas1 may be assumed: a
+	// substantial or high level must always be asserted.
+	ACRIfMissing string   `yaml:"acr_if_missing"`
 	Scopes       []string `yaml:"scopes"`
 	Active       *bool    `yaml:"active"`
 	Display      *bool    `yaml:"display"`

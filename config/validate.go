@@ -109,6 +109,14 @@ func (b *Broker) validate(p *Problems) {
 				p.add(entry, "acr_values", "%q: expected one of %s", a, strings.Join(KnownACR, ", "))
 			}
 		}
+		for k, v := range idp.ACRMap {
+			if !slices.Contains(KnownACR, v) {
+				p.add(entry, "acr_map", "%q maps to %q: expected one of %s", k, v, strings.Join(KnownACR, ", "))
+			}
+		}
+		if idp.ACRIfMissing != "" && idp.ACRIfMissing != KnownACR[0] {
+			p.add(entry, "acr_if_missing", "%q: only %s may be assumed; higher levels must be asserted by the IdP", idp.ACRIfMissing, KnownACR[0])
+		}
 		if len(idp.Scopes) == 0 {
 			idp.Scopes = []string{"openid", "profile", "birth", "email"}
 		}

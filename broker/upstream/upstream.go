@@ -5,6 +5,7 @@ package upstream
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/sesame-id/sesame/broker/acr"
 	"github.com/sesame-id/sesame/broker/identity"
 	"github.com/sesame-id/sesame/config"
 )
@@ -253,6 +255,16 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier, nonce string) (
 		if err := info.Claims(&u); err != nil {
 			return nil, fmt.Errorf("%w: userinfo claims of %s: %w", ErrRejected, p.cfg.ID, err)
 		}
+		// A signed userinfo names its OP and RP (Core 5.3.2); go-oidc
+		// checks only its signature.
+		var to struct {
+			Iss string       `json:"iss"`
+			Aud oidcAudience `json:"aud"`
+		}
+		if err := info.Claims(&to); err != nil || to.Iss != "" && to.Iss != p.cfg.Issuer ||
+			to.Aud != nil && !slices.Contains(to.Aud, p.cfg.ClientID) {
+			return nil, fmt.Errorf("%w: userinfo of %s names another issuer or audience", ErrRejected, p.cfg.ID)
+		}
 	}
 	res := &Result{
 		Subject:  idt.Subject,
@@ -277,8 +289,10 @@ func (p *Provider) checkIDToken(idt *oidc.IDToken, c *idClaims, nonce, accessTok
 		return fmt.Errorf("%w: id_token nonce of %s does not match", ErrRejected, p.cfg.ID)
 	case c.IssuedAt > time.Now().Add(p.leeway).Unix():
 		return fmt.Errorf("%w: id_token of %s was issued in the future", ErrRejected, p.cfg.ID)
-	case len(idt.Audience) > 1 && c.AZP != p.cfg.ClientID:
-		return fmt.Errorf("%w: id_token of %s has several audiences and azp is not us", ErrRejected, p.cfg.ID)
+	case len(idt.Audience) > 1 || c.AZP != "" && c.AZP != p.cfg.ClientID:
+		// Core 3.1.3.7: we trust no audience but ourselves, so any other
+		// audience is a stranger; a present azp must be us.
+		return fmt.Errorf("%w: id_token of %s names another audience or azp", ErrRejected, p.cfg.ID)
 	}
 	if idt.AccessTokenHash != "" {
 		if err := idt.VerifyAccessToken(accessToken); err != nil {
@@ -286,6 +300,30 @@ func (p *Provider) checkIDToken(idt *oidc.IDToken, c *idClaims, nonce, accessTok
 		}
 	}
 	return nil
+}
+
+// Level translates the acr the IdP asserted into Sésame's level, through
+// the IdP's acr_map and acr_if_missing; ok is false when it means nothing.
+func (p *Provider) Level(asserted string) (string, bool) {
+	if asserted == "" {
+		asserted = p.cfg.ACRIfMissing
+	}
+	if mapped, ok := p.cfg.ACRMap[asserted]; ok {
+		asserted = mapped
+	}
+	return acr.Normalize(asserted)
+}
+
+// oidcAudience is aud, a string or an array of strings.
+type oidcAudience []string
+
+func (a *oidcAudience) UnmarshalJSON(b []byte) error {
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		*a = oidcAudience{one}
+		return nil
+	}
+	return json.Unmarshal(b, (*[]string)(a))
 }
 
 // EndSessionURL builds RP-initiated logout at the IdP, or reports false when

@@ -1,0 +1,66 @@
+package broker_test
+
+import (
+	"net/url"
+	"testing"
+
+	"github.com/sesame-id/sesame/broker/authreq"
+	"github.com/sesame-id/sesame/broker/identity"
+	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/testredis"
+	"github.com/sesame-id/sesame/internal/teststack"
+)
+
+// benchLogin measures one whole login as the SP and browser see it:
+// authorize, chooser, IdP login, callback, information page, token and
+// userinfo, all over loopback HTTP.
+func benchLogin(b *testing.B, opts ...teststack.Option) {
+	s := teststack.New(b, opts...)
+	params := teststack.AuthParams()
+	b.ResetTimer()
+	for b.Loop() {
+		s.Browser = teststack.NewBrowser()
+		u := s.Login(b, params, "impots", "angela-dubois")
+		status, out := s.Token(b, url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")}, "redirect_uri": {teststack.SPRedirect}}, true)
+		if status != 200 {
+			b.Fatalf("token: %d %v", status, out)
+		}
+		if got := s.UserinfoStatus(b, "Bearer "+out["access_token"].(string)); got != 200 {
+			b.Fatalf("userinfo: %d", got)
+		}
+	}
+}
+
+func BenchmarkLoginMemory(b *testing.B) { benchLogin(b) }
+
+func BenchmarkLoginRedis(b *testing.B) {
+	r := testredis.Start(b)
+	benchLogin(b, func(c *config.Config) { c.Broker.Redis.URL = r.URL() })
+}
+
+func BenchmarkParseAuthorize(b *testing.B) {
+	reg := registry{"sp": &config.SP{ClientID: "sp", RedirectURIs: []string{"https://sp.example/cb"}, Scopes: []string{"openid", "profile"}}}
+	q := url.Values{
+		"client_id": {"sp"}, "redirect_uri": {"https://sp.example/cb"}, "response_type": {"code"},
+		"scope": {"openid profile"}, "state": {"state"}, "nonce": {"nonce-0123456789012345678"}, "acr_values": {"eidas1"},
+		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"},
+	}
+	pol := authreq.Policy{ACRValues: []string{"eidas1"}, DefaultACR: "eidas1", NonceRequired: true}
+	for b.Loop() {
+		if _, _, err := authreq.Parse(q, reg, pol); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPairwiseSub(b *testing.B) {
+	p := identity.Pivot{GivenName: "Angela Claire Louise", FamilyName: "Dubois", Birthdate: "1962-08-24", Gender: "female", Birthplace: "75107", Birthcountry: "99100"}
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	for b.Loop() {
+		_ = identity.Sub(secret, "sector", p.Hash())
+	}
+}
+
+type registry map[string]*config.SP
+
+func (r registry) Client(id string) (*config.SP, bool) { sp, ok := r[id]; return sp, ok }

@@ -1,0 +1,201 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// browserStepTimeout bounds every browser action.
+const browserStepTimeout = 30 * time.Second
+
+// findChromium returns Debian's chromium. Without it the test fails in CI
+// (or with SESAME_REQUIRE_CHROMIUM=1) and is skipped elsewhere.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	const msg = "chromium not found on PATH (looked for chromium and chromium-browser); run `make deps` (apt-get install chromium)"
+	if os.Getenv("CI") != "" || os.Getenv("SESAME_REQUIRE_CHROMIUM") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// TestBrowserLogin clicks through a login in a real headless chromium:
+// demo SP → chooser → mock IdP → information page → demo SP showing the
+// citizen's name, once per IdP, each in a fresh browser context.
+func TestBrowserLogin(t *testing.T) {
+	chromium := findChromium(t)
+	st := startStack(t, stackOptions{})
+	artifacts, err := filepath.Abs("artifacts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		// A French citizen's browser: the pages are shown in French.
+		chromedp.Flag("lang", "fr-FR"),
+		chromedp.Flag("accept-lang", "fr-FR,fr"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 1024),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelBrowser)
+	// The first Run starts chromium; its context must outlive the test, so
+	// it is bounded by a watchdog rather than a timeout context.
+	if err := firstRun(browserCtx, cancelBrowser); err != nil {
+		t.Fatalf("start chromium %s: %v", chromium, err)
+	}
+
+	for _, tc := range []struct{ idp, identity string }{
+		{"impots", "angela-dubois"},
+		{"laposte", "jean-de-la-fontaine"},
+		{"ameli", "carmen-garcia-lopez"},
+	} {
+		t.Run(tc.idp, func(t *testing.T) {
+			browserLogin(t, st, browserCtx, artifacts, tc.idp, tc.identity)
+		})
+	}
+}
+
+// firstRun opens the context's tab, cancelling it if chromium does not
+// answer within browserStepTimeout.
+func firstRun(ctx context.Context, cancel context.CancelFunc) error {
+	timer := time.AfterFunc(browserStepTimeout, cancel)
+	defer timer.Stop()
+	if err := chromedp.Do(ctx); err != nil {
+		if ctx.Err() != nil {
+			return errors.Join(err, errors.New("no answer within "+browserStepTimeout.String()))
+		}
+		return err
+	}
+	return nil
+}
+
+func browserLogin(t *testing.T, st *stack, browserCtx context.Context, artifacts, idp, identityID string) {
+	who := loadIdentity(t, identityID)
+	// A new browser context per login: cookies do not leak between them.
+	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
+	defer cancel()
+	if err := firstRun(ctx, cancel); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, scancel := context.WithTimeout(ctx, browserStepTimeout)
+		defer scancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			loc, _ := chromedp.Run(ctx, chromedp.Location())
+			t.Fatalf("%s: %v (page: %s)", what, err, loc)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		sctx, scancel := context.WithTimeout(ctx, browserStepTimeout)
+		defer scancel()
+		s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return strings.TrimSpace(s)
+	}
+	at := func(base string) {
+		t.Helper()
+		sctx, scancel := context.WithTimeout(ctx, browserStepTimeout)
+		defer scancel()
+		loc, err := chromedp.Run(sctx, chromedp.Location())
+		if err != nil {
+			t.Fatalf("location: %v", err)
+		}
+		u, err := url.Parse(loc)
+		if err != nil || u.Scheme+"://"+u.Host+u.Path != base {
+			t.Fatalf("browser is at %s, want %s", loc, base)
+		}
+	}
+	screenshot := func(name string) {
+		t.Helper()
+		sctx, scancel := context.WithTimeout(ctx, browserStepTimeout)
+		defer scancel()
+		png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		path := filepath.Join(artifacts, name)
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s", path)
+	}
+
+	do("open the demo SP", chromedp.Navigate(st.DemoSP+"/"), chromedp.WaitVisible(chromedp.ID("sesame-connect")))
+	do("click the Sésame button", chromedp.Click(chromedp.ID("sesame-connect")), chromedp.WaitVisible(chromedp.ID("idp-"+idp)))
+	at(st.Broker + "/authorize/choose")
+	for _, other := range []string{"impots", "ameli", "laposte"} {
+		do("chooser lists "+other, chromedp.WaitVisible(chromedp.ID("idp-"+other)))
+	}
+	screenshot("chooser-" + idp + ".png")
+
+	do("choose "+idp, chromedp.Click(chromedp.ID("idp-"+idp)), chromedp.WaitVisible(chromedp.ID("identity-"+identityID)))
+	at(st.IdPIssuer(idp) + "/authorize")
+	do("pick "+identityID, chromedp.Click(chromedp.CSS(`label[for="identity-`+identityID+`"]`)))
+	checked, err := runValue(ctx, chromedp.Evaluate[bool](`document.getElementById("identity-`+identityID+`").checked`))
+	if err != nil || !checked {
+		t.Fatalf("identity %s is not selected (err %v)", identityID, err)
+	}
+	do("log in at the IdP",
+		chromedp.Click(chromedp.CSS(`button[name="action"][value="login"]`)),
+		chromedp.WaitVisible(chromedp.ID("continue")),
+	)
+	at(st.Broker + "/authorize/consent")
+	if got := text("#citizen"); got != who.Name() {
+		t.Errorf("information page greets %q, want %q", got, who.Name())
+	}
+
+	do("continue to the SP", chromedp.Click(chromedp.ID("continue")), chromedp.WaitVisible(chromedp.ID("citizen-name")))
+	at(st.DemoSP + "/me")
+	name := text("#citizen-name")
+	if !strings.Contains(name, who["given_name"]) || !strings.Contains(name, who["family_name"]) {
+		t.Errorf("demo SP shows %q, want the given names %q and family name %q", name, who["given_name"], who["family_name"])
+	}
+	if got := text("#acr"); got != "eidas1" {
+		t.Errorf("demo SP shows acr %q, want eidas1", got)
+	}
+	if sub := text("#sub"); len(sub) != 66 || !strings.HasSuffix(sub, "v1") {
+		t.Errorf("demo SP shows sub %q, want a pairwise sub", sub)
+	}
+	screenshot("me-" + idp + ".png")
+}
+
+func runValue[T any](ctx context.Context, a chromedp.Action[T]) (T, error) {
+	sctx, cancel := context.WithTimeout(ctx, browserStepTimeout)
+	defer cancel()
+	return chromedp.Run(sctx, a)
+}

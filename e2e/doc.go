@@ -1,0 +1,13 @@
+// Package e2e holds Sésame's end-to-end tests. They build the sesame binary
+// once, start the broker, the mock identity providers and the demo SP as
+// three separate processes on loopback ports (with a private redis-server, or
+// the in-memory store), and drive real logins over HTTP and in a headless
+// chromium.
+//
+// The package has no code of its own: everything lives in its _test.go
+// files. Run it with
+//
+//	SESAME_REQUIRE_REDIS=1 SESAME_REQUIRE_CHROMIUM=1 go test -count=1 -v ./e2e/
+//
+// Screenshots of the browser tests land in e2e/artifacts/ (gitignored).
+package e2e
