@@ -1,0 +1,86 @@
+package broker_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/testredis"
+	"github.com/sesame-id/sesame/internal/teststack"
+)
+
+// TestRedisDown walks the faults of security.md: Redis down before
+// /authorize, killed between the IdP trip and the callback, and back again
+// without a broker restart.
+func TestRedisDown(t *testing.T) {
+	r := testredis.Start(t)
+	s := teststack.New(t, func(c *config.Config) {
+		c.Broker.Redis.URL = r.URL()
+		c.Broker.Redis.Timeout = config.Duration(200e6)
+	})
+
+	// Down before /authorize: the SP gets temporarily_unavailable with
+	// state and iss, and readiness fails while liveness holds.
+	r.Kill()
+	resp, _ := teststack.Get(t, s.Browser, s.BrokerURL+"/authorize?"+teststack.AuthParams().Encode())
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || loc.Query().Get("error") != "temporarily_unavailable" ||
+		loc.Query().Get("state") != "state-1" || loc.Query().Get("iss") != s.BrokerURL {
+		t.Fatalf("authorize with Redis down: %d %s", resp.StatusCode, loc)
+	}
+	if resp, _ := teststack.Get(t, s.Browser, s.BrokerURL+"/readyz"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with Redis down: %d", resp.StatusCode)
+	}
+	if resp, _ := teststack.Get(t, s.Browser, s.BrokerURL+"/healthz"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz with Redis down: %d", resp.StatusCode)
+	}
+	// Token and userinfo say temporarily_unavailable, not 500.
+	status, out := s.Token(t, url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {teststack.SPRedirect}}, true)
+	if status != http.StatusServiceUnavailable || out["error"] != "temporarily_unavailable" {
+		t.Fatalf("token with Redis down: %d %v", status, out)
+	}
+
+	// Back up: logins work with no broker restart.
+	r.Restart()
+	waitReady(t, s)
+	// Killed between the trip to the IdP and the callback: a clear
+	// "session expired" page, no token call, no 500.
+	resp, _ = teststack.Get(t, s.Browser, s.BrokerURL+"/authorize?"+teststack.AuthParams().Encode())
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("authorize after restart: %d", resp.StatusCode)
+	}
+	_, page := teststack.Get(t, s.Browser, s.BrokerURL+"/authorize/choose")
+	resp, _ = teststack.Post(t, s.Browser, s.BrokerURL+"/authorize/choose", url.Values{"csrf": {teststack.Field(t, teststack.CSRFRE, page)}, "idp": {"impots"}})
+	idpAuth := resp.Header.Get("Location")
+	_, page = teststack.Get(t, s.Browser, idpAuth)
+	resp, _ = teststack.Post(t, s.Browser, strings.Split(idpAuth, "?")[0], url.Values{"tx": {teststack.Field(t, teststack.TxRE, page)}, "identity": {"angela-dubois"}, "action": {"login"}})
+	callback := resp.Header.Get("Location")
+	r.Restart() // an empty Redis: the session and the trip are gone
+	waitReady(t, s)
+	resp, body := teststack.Get(t, s.Browser, callback)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "S190001") {
+		t.Fatalf("callback after Redis lost the session: %d", resp.StatusCode)
+	}
+
+	// And a whole login works again.
+	s.Browser = teststack.NewBrowser()
+	if u := s.Login(t, teststack.AuthParams(), "impots", "angela-dubois"); u.Query().Get("code") == "" {
+		t.Fatal("no login after Redis came back")
+	}
+}
+
+func waitReady(t *testing.T, s *teststack.Stack) {
+	t.Helper()
+	for range 50 {
+		if resp, _ := teststack.Get(t, s.Browser, s.BrokerURL+"/readyz"); resp.StatusCode == http.StatusOK {
+			return
+		}
+		sleep()
+	}
+	t.Fatal("broker never became ready after Redis restarted")
+}
+
+func sleep() { <-time.After(100 * time.Millisecond) }
