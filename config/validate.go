@@ -93,6 +93,8 @@ func (b *Broker) validate(p *Problems) {
 		if idp.DiscoveryURL != "" {
 			if err := checkURL(idp.DiscoveryURL, true); err != nil {
 				p.add(entry, "discovery_url", "%v", err)
+			} else if !strings.HasSuffix(idp.DiscoveryURL, "/.well-known/openid-configuration") {
+				p.add(entry, "discovery_url", "must end with /.well-known/openid-configuration")
 			}
 		}
 		if idp.ClientID == "" {

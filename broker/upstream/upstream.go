@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +33,9 @@ var (
 	// (signature, iss, aud, nonce, sub mismatch…).
 	ErrRejected = errors.New("upstream: identity provider response rejected")
 )
+
+// wellKnown is the discovery path go-oidc appends to a base URL.
+const wellKnown = "/.well-known/openid-configuration"
 
 // maxBody bounds what we read from an IdP, so a huge or endless body
 // costs bounded memory.
@@ -98,11 +102,14 @@ func (p *Provider) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenV
 	if !p.failedAt.IsZero() && time.Since(p.failedAt) < p.backoff {
 		return nil, nil, metadata{}, fmt.Errorf("%w: discovery of %s failed recently", ErrUnavailable, p.cfg.ID)
 	}
-	dctx := p.ctx(ctx)
+	// With a separate discovery URL, go-oidc fetches from its base and
+	// still requires the document's issuer to be the configured one.
+	dctx, base := p.ctx(ctx), p.cfg.Issuer
 	if p.cfg.DiscoveryURL != "" {
 		dctx = oidc.InsecureIssuerURLContext(dctx, p.cfg.Issuer)
+		base = strings.TrimSuffix(p.cfg.DiscoveryURL, wellKnown)
 	}
-	op, err := oidc.NewProvider(dctx, p.cfg.Issuer)
+	op, err := oidc.NewProvider(dctx, base)
 	if err != nil {
 		p.failedAt = time.Now()
 		p.backoff = min(max(2*p.backoff, time.Second), time.Minute)
@@ -230,6 +237,11 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier, nonce string) (
 	}
 	idt, err := v.Verify(ctx, raw)
 	if err != nil {
+		// go-oidc reports an unreachable JWKS only through its message;
+		// that is an outage, not a forged token.
+		if strings.Contains(err.Error(), "fetching keys") {
+			return nil, fmt.Errorf("%w: jwks of %s: %w", ErrUnavailable, p.cfg.ID, err)
+		}
 		return nil, fmt.Errorf("%w: id_token of %s: %w", ErrRejected, p.cfg.ID, err)
 	}
 	var c idClaims
