@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/sesame-id/sesame/broker/clientkeys"
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/broker/upstream"
 	"github.com/sesame-id/sesame/config"
@@ -38,6 +39,7 @@ type Platform struct {
 	pages     *web.Renderer
 	idps      []*upstream.Provider
 	clients   map[string]*config.SP
+	spKeys    map[string]*clientkeys.Keys
 	log       *slog.Logger
 	mux       *http.ServeMux
 	secure    bool
@@ -64,6 +66,7 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 		subSecret: []byte(opt.SubSecret),
 		kv:        opt.Store,
 		clients:   map[string]*config.SP{},
+		spKeys:    map[string]*clientkeys.Keys{},
 		log:       opt.Logger,
 		secure:    strings.HasPrefix(cfg.Issuer, "https://"),
 	}
@@ -74,6 +77,8 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 	var err error
 	if len(cfg.SigningKeys) > 0 {
 		p.signer, err = keys.Load(cfg.SigningKeys...)
+	} else if cfg.IsPlus() {
+		p.signer, err = keys.Generate(jose.ES256)
 	} else {
 		p.signer, err = keys.Generate(jose.ES256, jose.RS256)
 	}
@@ -86,6 +91,13 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 			return nil, fmt.Errorf("platform %s: SP %s wants %s id_tokens but no such key is loaded", cfg.ID, sp.ClientID, sp.IDTokenSignedResponseAlg)
 		}
 		p.clients[sp.ClientID] = sp
+		if sp.JWKS != "" || sp.JWKSURI != "" {
+			k, err := clientkeys.New(sp.JWKS, sp.JWKSURI, spKeysClient)
+			if err != nil {
+				return nil, fmt.Errorf("platform %s: SP %s: %w", cfg.ID, sp.ClientID, err)
+			}
+			p.spKeys[sp.ClientID] = k
+		}
 	}
 	byID := map[string]config.IdP{}
 	for _, idp := range opt.IdPs {
@@ -98,13 +110,20 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 		}
 		p.idps = append(p.idps, upstream.New(idp, cfg.Issuer+"/idp/callback", cfg.Issuer+"/idp/logout/callback", opt.Leeway))
 	}
-	p.sessions = session.New(opt.Store, opt.Box, cfg.Namespace, cfg.SessionTTL.D(30*time.Minute), true)
+	// "+" sessions have a fixed life (FC+: 10 min, not sliding).
+	p.sessions = session.New(opt.Store, opt.Box, cfg.Namespace, cfg.SessionTTL.D(30*time.Minute), !cfg.IsPlus())
 	p.pages, err = web.NewRenderer(opt.Theme, "", templates, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("platform %s: %w", cfg.ID, err)
 	}
 	p.routes()
 	return p, nil
+}
+
+// spKeysClient fetches SPs' jwks_uri: short timeout, no redirects.
+var spKeysClient = &http.Client{
+	Timeout:       5 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
 // Client implements authreq.Registry.

@@ -115,7 +115,12 @@ func releasedClaims(g *grant) map[string]any {
 	out := map[string]any{"sub": g.Sub}
 	for _, s := range g.Scopes {
 		for _, c := range scopeClaims[s] {
-			out[c] = values[c]
+			// A claim with no value is omitted (Core §5.3.2), except
+			// birthplace: FranceConnect's pivot identity always has it,
+			// empty for a birth abroad, and SPs rely on that.
+			if values[c] != "" || c == "birthplace" {
+				out[c] = values[c]
+			}
 		}
 	}
 	return out

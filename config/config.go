@@ -69,6 +69,19 @@ type Platform struct {
 	// an SP asks for none it knows.
 	ACRValues  []string `yaml:"acr_values"`
 	DefaultACR string   `yaml:"default_acr"`
+	// Level is "standard" (eIDAS low, like FranceConnect) or "plus"
+	// (substantial and high, like FranceConnect+). Plus means ES256 only,
+	// id_tokens and userinfo encrypted to the SP's key, and a session of
+	// fixed length that dies with the browser.
+	Level string `yaml:"level"`
+	// SSOLevels are the levels a session may be reused at by another SP
+	// without a new authentication (FC: eidas1 on standard, eidas2 on
+	// plus, an eidas3 session being reused as eidas2).
+	SSOLevels []string `yaml:"sso_levels"`
+	// ACRError is the error code for a level outside the platform:
+	// "invalid_request" (registered, the default) or FranceConnect's
+	// "invalid_acr" for compatibility.
+	ACRError string `yaml:"acr_error"`
 	// Nonce is "required" (FranceConnect's rule) or "optional" (what the
 	// OpenID conformance suite expects of a plain OP).
 	Nonce string `yaml:"nonce"`
@@ -107,7 +120,39 @@ type SP struct {
 	// client_secret_basic and client_secret_post.
 	TokenEndpointAuthMethods []string `yaml:"token_endpoint_auth_methods"`
 	Active                   *bool    `yaml:"active"`
+
+	// Type is "public" (an administration) or "private"; a private SP
+	// with IdentityConsent shows a consent page with a checkbox.
+	Type            string `yaml:"type"`
+	IdentityConsent bool   `yaml:"identity_consent"`
+
+	// JWKSURI or JWKS (inline JSON) hold the SP's public keys: for
+	// encrypting its tokens and for private_key_jwt.
+	JWKSURI string `yaml:"jwks_uri"`
+	JWKS    string `yaml:"jwks"`
+	// Encryption of id_tokens and userinfo (mandatory on plus): alg is
+	// ECDH-ES, RSA-OAEP or RSA-OAEP-256 (empty: chosen from the SP's key),
+	// enc is A256GCM.
+	IDTokenEncryptedResponseAlg  string `yaml:"id_token_encrypted_response_alg"`
+	IDTokenEncryptedResponseEnc  string `yaml:"id_token_encrypted_response_enc"`
+	UserinfoEncryptedResponseAlg string `yaml:"userinfo_encrypted_response_alg"`
+	UserinfoEncryptedResponseEnc string `yaml:"userinfo_encrypted_response_enc"`
+
+	// IdPsAllowed, when set, is the only IdPs the SP may use; IdPsDenied
+	// are never offered to it.
+	IdPsAllowed []string `yaml:"idps_allowed"`
+	IdPsDenied  []string `yaml:"idps_denied"`
+	// IdPHints are the IdPs the SP may name in idp_hint to skip the chooser.
+	IdPHints []string `yaml:"idp_hints"`
+	// Prompts are the prompt values the SP may send (default: all).
+	Prompts []string `yaml:"prompts"`
+	// Claims are the claims the SP may ask for through the claims
+	// parameter beyond its scopes (amr).
+	Claims []string `yaml:"claims"`
 }
+
+// Encrypts reports whether the SP's id_tokens and userinfo are encrypted.
+func (s SP) Encrypts() bool { return s.IDTokenEncryptedResponseEnc != "" }
 
 // IsActive reports whether the SP may log users in; absent means yes.
 func (s SP) IsActive() bool { return s.Active == nil || *s.Active }
@@ -185,6 +230,22 @@ type DemoSP struct {
 	ClientSecret string   `yaml:"client_secret"`
 	Scopes       []string `yaml:"scopes"`
 	ACRValues    string   `yaml:"acr_values"`
+	// Plus, when set, lets the demo SP log in on the "+" platform too.
+	Plus *DemoSPPlatform `yaml:"plus"`
+	// Keys is a file of the demo SP's private JWKs (decryption and
+	// private_key_jwt), published at BaseURL/jwks; empty: generated at start.
+	Keys string `yaml:"keys"`
+}
+
+// DemoSPPlatform is the demo SP's registration on another platform.
+type DemoSPPlatform struct {
+	Issuer       string   `yaml:"issuer"`
+	ClientID     string   `yaml:"client_id"`
+	ClientSecret string   `yaml:"client_secret"`
+	Scopes       []string `yaml:"scopes"`
+	ACRValues    string   `yaml:"acr_values"`
+	// AuthMethod is client_secret_basic or private_key_jwt.
+	AuthMethod string `yaml:"auth_method"`
 }
 
 // Duration is a time.Duration written as "30s" or "10m" in YAML.

@@ -1,12 +1,16 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // KnownACR are the levels Sésame understands, lowest first.
@@ -147,8 +151,33 @@ func (b *Broker) validate(p *Problems) {
 		} else if u, _ := url.Parse(pl.Issuer); u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(u.Path, "/") {
 			p.add(entry, "issuer", "must have no query, fragment or trailing slash")
 		}
+		switch pl.Level {
+		case "", "standard":
+			pl.Level = "standard"
+		case "plus":
+		default:
+			p.add(entry, "level", "%q: expected standard or plus", pl.Level)
+		}
 		if len(pl.ACRValues) == 0 {
 			pl.ACRValues = []string{"eidas1"}
+			if pl.IsPlus() {
+				pl.ACRValues = []string{"eidas2", "eidas3"}
+			}
+		}
+		if len(pl.SSOLevels) == 0 {
+			pl.SSOLevels = pl.ACRValues[:1]
+		}
+		for _, a := range pl.SSOLevels {
+			if !slices.Contains(pl.ACRValues, a) {
+				p.add(entry, "sso_levels", "%q is not in this platform's acr_values", a)
+			}
+		}
+		switch pl.ACRError {
+		case "":
+			pl.ACRError = "invalid_request"
+		case "invalid_request", "invalid_acr":
+		default:
+			p.add(entry, "acr_error", "%q: expected invalid_request or invalid_acr", pl.ACRError)
 		}
 		for _, a := range pl.ACRValues {
 			if !slices.Contains(KnownACR, a) {
@@ -157,6 +186,9 @@ func (b *Broker) validate(p *Problems) {
 		}
 		if pl.DefaultACR == "" {
 			pl.DefaultACR = pl.ACRValues[0]
+			if pl.IsPlus() {
+				pl.DefaultACR = pl.ACRValues[len(pl.ACRValues)-1]
+			}
 		} else if !slices.Contains(pl.ACRValues, pl.DefaultACR) {
 			p.add(entry, "default_acr", "%q is not in this platform's acr_values", pl.DefaultACR)
 		}
@@ -166,6 +198,12 @@ func (b *Broker) validate(p *Problems) {
 		case "required", "optional":
 		default:
 			p.add(entry, "nonce", "%q: expected required or optional", pl.Nonce)
+		}
+		if pl.SessionTTL == 0 {
+			pl.SessionTTL = Duration(30 * time.Minute)
+			if pl.IsPlus() {
+				pl.SessionTTL = Duration(10 * time.Minute)
+			}
 		}
 		if pl.Cookie == "" {
 			pl.Cookie = "sesame_" + pl.ID
@@ -193,7 +231,16 @@ func (b *Broker) validate(p *Problems) {
 	}
 }
 
-var validAuthMethods = []string{"client_secret_basic", "client_secret_post"}
+var validAuthMethods = []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
+
+// Encryption algorithms FranceConnect+ accepts; RSA1_5 is never allowed.
+var (
+	validEncAlgs = []string{"ECDH-ES", "RSA-OAEP", "RSA-OAEP-256"}
+	validEnc     = []string{"A256GCM"}
+)
+
+// IsPlus reports whether the platform is a "+" platform.
+func (pl *Platform) IsPlus() bool { return pl.Level == "plus" }
 
 func (pl *Platform) validateSPs(platform string, p *Problems) {
 	clients := map[string]bool{}
@@ -206,9 +253,6 @@ func (pl *Platform) validateSPs(platform string, p *Problems) {
 			p.add(entry, "client_id", "duplicate client_id %q", sp.ClientID)
 		}
 		clients[sp.ClientID] = true
-		if len(sp.ClientSecret) < 32 {
-			p.add(entry, "client_secret", "must be at least 32 characters")
-		}
 		if sp.Name == "" {
 			sp.Name = sp.ClientID
 		}
@@ -243,19 +287,111 @@ func (pl *Platform) validateSPs(platform string, p *Problems) {
 		default:
 			p.add(entry, "id_token_signed_response_alg", "%q: expected ES256 or RS256", sp.IDTokenSignedResponseAlg)
 		}
+		pl.validateSPCrypto(entry, sp, p)
+		switch sp.Type {
+		case "":
+			sp.Type = "public"
+		case "public", "private":
+		default:
+			p.add(entry, "type", "%q: expected public or private", sp.Type)
+		}
+		for _, pr := range sp.Prompts {
+			if !slices.Contains([]string{"none", "login", "consent", "select_account"}, pr) {
+				p.add(entry, "prompts", "%q: expected none, login, consent or select_account", pr)
+			}
+		}
+		if len(sp.Prompts) == 0 {
+			sp.Prompts = []string{"none", "login", "consent", "select_account"}
+		}
+		for _, c := range sp.Claims {
+			if c != "amr" {
+				p.add(entry, "claims", "%q: only amr can be allowed beyond the scopes", c)
+			}
+		}
+		for _, f := range []struct {
+			name string
+			ids  []string
+		}{{"idps_allowed", sp.IdPsAllowed}, {"idps_denied", sp.IdPsDenied}, {"idp_hints", sp.IdPHints}} {
+			for _, id := range f.ids {
+				if !slices.Contains(pl.IdentityProviders, id) {
+					p.add(entry, f.name, "%q is not an IdP of this platform", id)
+				}
+			}
+		}
 		switch sp.UserinfoSignedResponseAlg {
 		case "", "ES256", "RS256":
 		default:
 			p.add(entry, "userinfo_signed_response_alg", "%q: expected ES256, RS256 or empty for plain JSON", sp.UserinfoSignedResponseAlg)
 		}
 		if len(sp.TokenEndpointAuthMethods) == 0 {
-			sp.TokenEndpointAuthMethods = validAuthMethods
+			sp.TokenEndpointAuthMethods = []string{"client_secret_basic", "client_secret_post"}
+		}
+		secretAuth := slices.Contains(sp.TokenEndpointAuthMethods, "client_secret_basic") || slices.Contains(sp.TokenEndpointAuthMethods, "client_secret_post")
+		if secretAuth && len(sp.ClientSecret) < 32 {
+			p.add(entry, "client_secret", "must be at least 32 characters")
 		}
 		for _, m := range sp.TokenEndpointAuthMethods {
 			if !slices.Contains(validAuthMethods, m) {
 				p.add(entry, "token_endpoint_auth_methods", "%q: expected %s", m, strings.Join(validAuthMethods, " or "))
 			}
 		}
+	}
+}
+
+// validateSPCrypto applies the platform's crypto policy: on plus, ES256
+// only and encryption to keys the SP must have registered.
+func (pl *Platform) validateSPCrypto(entry string, sp *SP, p *Problems) {
+	hasKeys := sp.JWKSURI != "" || sp.JWKS != ""
+	if sp.JWKSURI != "" && sp.JWKS != "" {
+		p.add(entry, "jwks_uri", "set jwks_uri or jwks, not both")
+	}
+	if sp.JWKSURI != "" {
+		if err := checkURL(sp.JWKSURI, true); err != nil {
+			p.add(entry, "jwks_uri", "%v", err)
+		}
+	}
+	if sp.JWKS != "" {
+		if err := checkPublicJWKS(sp.JWKS); err != nil {
+			p.add(entry, "jwks", "%v", err)
+		}
+	}
+	if pl.IsPlus() {
+		if sp.IDTokenSignedResponseAlg != "ES256" {
+			p.add(entry, "id_token_signed_response_alg", "%q: a plus platform signs with ES256 only", sp.IDTokenSignedResponseAlg)
+		}
+		if sp.UserinfoSignedResponseAlg != "" && sp.UserinfoSignedResponseAlg != "ES256" {
+			p.add(entry, "userinfo_signed_response_alg", "%q: a plus platform signs with ES256 only", sp.UserinfoSignedResponseAlg)
+		}
+		sp.UserinfoSignedResponseAlg = "ES256"
+		if !hasKeys {
+			p.add(entry, "jwks_uri", "an SP on a plus platform must register jwks_uri or jwks: its id_tokens and userinfo are encrypted to its key")
+		}
+		if sp.IDTokenEncryptedResponseEnc == "" {
+			sp.IDTokenEncryptedResponseEnc = "A256GCM"
+		}
+		if sp.UserinfoEncryptedResponseEnc == "" {
+			sp.UserinfoEncryptedResponseEnc = sp.IDTokenEncryptedResponseEnc
+		}
+	}
+	for _, f := range []struct{ name, alg, enc string }{
+		{"id_token_encrypted_response", sp.IDTokenEncryptedResponseAlg, sp.IDTokenEncryptedResponseEnc},
+		{"userinfo_encrypted_response", sp.UserinfoEncryptedResponseAlg, sp.UserinfoEncryptedResponseEnc},
+	} {
+		if f.alg != "" && !slices.Contains(validEncAlgs, f.alg) {
+			p.add(entry, f.name+"_alg", "%q: expected %s", f.alg, strings.Join(validEncAlgs, ", "))
+		}
+		if f.alg != "" && f.enc == "" {
+			p.add(entry, f.name+"_enc", "is required with %s_alg (A256GCM)", f.name)
+		}
+		if f.enc != "" && !slices.Contains(validEnc, f.enc) {
+			p.add(entry, f.name+"_enc", "%q: expected A256GCM", f.enc)
+		}
+		if f.enc != "" && !hasKeys {
+			p.add(entry, "jwks_uri", "encryption needs the SP's keys: set jwks_uri or jwks")
+		}
+	}
+	if slices.Contains(sp.TokenEndpointAuthMethods, "private_key_jwt") && !hasKeys {
+		p.add(entry, "token_endpoint_auth_methods", "private_key_jwt needs the SP's keys: set jwks_uri or jwks")
 	}
 }
 
@@ -326,6 +462,47 @@ func (d *DemoSP) validate(p *Problems) {
 	if d.ACRValues == "" {
 		d.ACRValues = "eidas1"
 	}
+	if d.Plus != nil {
+		if err := checkURL(d.Plus.Issuer, false); err != nil {
+			p.add("demo_sp.plus", "issuer", "%v", err)
+		}
+		if d.Plus.ClientID == "" {
+			p.add("demo_sp.plus", "client_id", "is required")
+		}
+		switch d.Plus.AuthMethod {
+		case "":
+			d.Plus.AuthMethod = "private_key_jwt"
+		case "private_key_jwt", "client_secret_basic":
+		default:
+			p.add("demo_sp.plus", "auth_method", "%q: expected private_key_jwt or client_secret_basic", d.Plus.AuthMethod)
+		}
+		if d.Plus.AuthMethod == "client_secret_basic" && d.Plus.ClientSecret == "" {
+			p.add("demo_sp.plus", "client_secret", "is required with client_secret_basic")
+		}
+		if len(d.Plus.Scopes) == 0 {
+			d.Plus.Scopes = d.Scopes
+		}
+		if d.Plus.ACRValues == "" {
+			d.Plus.ACRValues = "eidas2"
+		}
+	}
+}
+
+// checkPublicJWKS accepts a JSON Web Key Set of public keys only.
+func checkPublicJWKS(raw string) error {
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal([]byte(raw), &set); err != nil {
+		return fmt.Errorf("not a JSON Web Key Set: %v", err)
+	}
+	if len(set.Keys) == 0 {
+		return errors.New("holds no key")
+	}
+	for i, k := range set.Keys {
+		if !k.IsPublic() || !k.Valid() {
+			return fmt.Errorf("key %d: only valid public keys belong here", i)
+		}
+	}
+	return nil
 }
 
 // checkURL accepts absolute http(s) URLs. Plain http is allowed only for

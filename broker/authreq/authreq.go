@@ -46,6 +46,9 @@ type Policy struct {
 	ACRValues     []string
 	DefaultACR    string
 	NonceRequired bool
+	// ACRErrorCode is the error for a level outside the platform:
+	// invalid_request unless FranceConnect's invalid_acr is wanted.
+	ACRErrorCode string
 }
 
 // Registry finds a registered SP by client_id.
@@ -102,6 +105,18 @@ func Parse(q url.Values, reg Registry, pol Policy) (*Request, *config.SP, *oidce
 		return r, sp, oidcerr.New(oidcerr.InvalidRequest, "state is repeated")
 	}
 	state := q.Get("state")
+	if printable(state) && len(state) <= maxState {
+		r.State = state
+	}
+	// Unsupported request objects are answered first: their state may be
+	// inside the object, which we do not read (OIDC Core §6).
+	if q.Has("request") {
+		return r, sp, oidcerr.New(oidcerr.RequestNotSupported, "request objects are not supported")
+	}
+	if q.Has("request_uri") {
+		return r, sp, oidcerr.New(oidcerr.RequestURINotSupported, "request_uri is not supported")
+	}
+	r.State = ""
 	switch {
 	case state == "":
 		return r, sp, oidcerr.New(oidcerr.InvalidRequest, "state is required")
@@ -115,12 +130,6 @@ func Parse(q url.Values, reg Registry, pol Policy) (*Request, *config.SP, *oidce
 		if len(vs) > 1 {
 			return r, sp, oidcerr.Newf(oidcerr.InvalidRequest, "parameter %s is repeated", safeName(p))
 		}
-	}
-	if q.Has("request") {
-		return r, sp, oidcerr.New(oidcerr.RequestNotSupported, "request objects are not supported")
-	}
-	if q.Has("request_uri") {
-		return r, sp, oidcerr.New(oidcerr.RequestURINotSupported, "request_uri is not supported")
 	}
 	switch rt := q.Get("response_type"); rt {
 	case "code":
@@ -178,7 +187,11 @@ func Parse(q url.Values, reg Registry, pol Policy) (*Request, *config.SP, *oidce
 	}
 	level, outside := acr.Choose(values, pol.ACRValues, pol.DefaultACR)
 	if outside {
-		return r, sp, oidcerr.Newf(oidcerr.InvalidRequest, "acr_values: %s is not offered on this platform (offered: %s)", level, strings.Join(pol.ACRValues, " "))
+		code := pol.ACRErrorCode
+		if code == "" {
+			code = oidcerr.InvalidRequest
+		}
+		return r, sp, oidcerr.Newf(code, "acr_values: %s is not offered on this platform (offered: %s)", level, strings.Join(pol.ACRValues, " "))
 	}
 	r.ACR = level
 
