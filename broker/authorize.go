@@ -3,12 +3,14 @@ package broker
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/sesame-id/sesame/broker/acr"
 	"github.com/sesame-id/sesame/broker/authreq"
 	"github.com/sesame-id/sesame/broker/oidcerr"
 	"github.com/sesame-id/sesame/broker/session"
+	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/web"
 )
 
@@ -24,7 +26,11 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	req, sp, oerr := authreq.Parse(q, p, authreq.Policy{
 		ACRValues: p.cfg.ACRValues, DefaultACR: p.cfg.DefaultACR, NonceRequired: p.cfg.Nonce == "required",
+		ACRErrorCode: p.cfg.ACRError,
 	})
+	if oerr == nil {
+		oerr = p.checkSPPolicy(sp, req)
+	}
 	if oerr != nil {
 		p.authorizeError(w, r, req, oerr, sp != nil)
 		return
@@ -50,7 +56,7 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 	if existing != nil && hintSub != "" && !p.hintMatches(existing, sp, hintSub) {
 		existing.Login = nil
 	}
-	if login := usableLogin(existing, req); login != nil {
+	if login := p.usableLogin(existing, req); login != nil {
 		p.reuseLogin(w, r, existing, req)
 		return
 	}
@@ -68,12 +74,13 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 		_ = p.sessions.Destroy(r.Context(), existing.ID)
 	}
 	if req.IDPHint != "" {
-		if up, ok := p.idp(req.IDPHint); ok && up.Config().IsActive() {
-			p.setCookie(w, sess.ID)
-			p.startTrip(w, r, sess, up)
+		up, _ := p.idp(req.IDPHint)
+		if up == nil || !up.Config().IsActive() || !acr.AtLeast(highest(up.Config().ACRValues), req.ACR) {
+			p.authorizeError(w, r, req, oidcerr.New(oidcerr.InvalidRequest, "idp_hint names an identity provider that cannot serve this request now"), true)
 			return
 		}
-		p.authorizeError(w, r, req, oidcerr.New(oidcerr.InvalidRequest, "idp_hint names no identity provider available to this client"), true)
+		p.setCookie(w, sess.ID)
+		p.startTrip(w, r, sess, up)
 		return
 	}
 	if err := p.sessions.Save(r.Context(), sess); err != nil {
@@ -113,11 +120,38 @@ func (p *Platform) authorizeError(w http.ResponseWriter, r *http.Request, req *a
 	redirect(w, r, e.RedirectURL(req.RedirectURI, req.State, p.cfg.Issuer))
 }
 
-// usableLogin returns the session's login when it satisfies the request
-// without a new authentication: level high enough, within max_age, and no
-// prompt=login.
-func usableLogin(s *session.Session, req *authreq.Request) *session.Login {
-	if s == nil || s.Login == nil || req.HasPrompt("login") {
+// checkSPPolicy applies what the SP's registration allows: prompts, amr
+// through claims, and idp_hint.
+func (p *Platform) checkSPPolicy(sp *config.SP, req *authreq.Request) *oidcerr.Error {
+	for _, pr := range req.Prompt {
+		if !slices.Contains(sp.Prompts, pr) {
+			return oidcerr.Newf(oidcerr.InvalidRequest, "prompt=%s is not allowed for this client", pr)
+		}
+	}
+	if (slices.Contains(req.IDTokenClaims, "amr") || slices.Contains(req.UserinfoClaims, "amr")) && !slices.Contains(sp.Claims, "amr") {
+		return oidcerr.New(oidcerr.InvalidRequest, "the amr claim is not allowed for this client")
+	}
+	if req.IDPHint != "" && (!slices.Contains(sp.IdPHints, req.IDPHint) || !idpAllowed(sp, req.IDPHint)) {
+		return oidcerr.New(oidcerr.InvalidRequest, "idp_hint names an identity provider this client may not use")
+	}
+	return nil
+}
+
+// idpAllowed applies the SP's IdP allow-list and deny-list.
+func idpAllowed(sp *config.SP, id string) bool {
+	return (len(sp.IdPsAllowed) == 0 || slices.Contains(sp.IdPsAllowed, id)) && !slices.Contains(sp.IdPsDenied, id)
+}
+
+// usableLogin returns the session's login when it may serve the request
+// without a new authentication (SSO): only at the platform's SSO levels
+// (so eidas3 always re-authenticates on "+"), with a login at least that
+// high, within max_age, without prompt=login, and from an IdP the SP may
+// use.
+func (p *Platform) usableLogin(s *session.Session, req *authreq.Request) *session.Login {
+	if s == nil || s.Login == nil || req.HasPrompt("login") || !slices.Contains(p.cfg.SSOLevels, req.ACR) {
+		return nil
+	}
+	if sp, ok := p.Client(req.ClientID); !ok || !idpAllowed(sp, s.Login.IdP) {
 		return nil
 	}
 	if !acr.AtLeast(s.Login.ACR, req.ACR) {
@@ -134,6 +168,7 @@ func usableLogin(s *session.Session, req *authreq.Request) *session.Login {
 func (p *Platform) reuseLogin(w http.ResponseWriter, r *http.Request, sess *session.Session, req *authreq.Request) {
 	sess.Request = req
 	sess.Step = session.StepAuthenticated
+	sess.Reused = true
 	if req.HasPrompt("none") {
 		p.issueCode(w, r, sess)
 		return

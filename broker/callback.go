@@ -81,7 +81,7 @@ func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 		IdP: trip.IdP, Identity: res.Identity, ACR: level, AMR: res.AMR,
 		AuthTime: res.AuthTime, UpstreamIDToken: res.IDToken,
 	}
-	sess.Step = session.StepAuthenticated
+	sess.Step, sess.Reused = session.StepAuthenticated, false
 	if err := p.sessions.Rotate(ctx, sess); err != nil {
 		p.fail(w, r, storeError(err), err)
 		return

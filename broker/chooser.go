@@ -46,7 +46,7 @@ func (p *Platform) chooser(w http.ResponseWriter, r *http.Request) {
 	v.Cancel = accessDeniedURL(sess, p.cfg.Issuer)
 	for _, up := range p.idps {
 		c := up.Config()
-		if !c.IsDisplayed() {
+		if !c.IsDisplayed() || !idpAllowed(sp, c.ID) {
 			continue
 		}
 		choice := idpChoice{ID: c.ID, Name: c.Name}
@@ -71,7 +71,8 @@ func (p *Platform) choose(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	up, ok := p.idp(r.PostForm.Get("idp"))
-	if !ok || !up.Config().IsActive() || !acr.AtLeast(highest(up.Config().ACRValues), sess.Request.ACR) {
+	sp, _ := p.Client(sess.Request.ClientID)
+	if !ok || !up.Config().IsActive() || !idpAllowed(sp, up.Config().ID) || !acr.AtLeast(highest(up.Config().ACRValues), sess.Request.ACR) {
 		p.fail(w, r, errIdPUnknown, nil)
 		return
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sesame-id/sesame/broker/identity"
 	"github.com/sesame-id/sesame/broker/session"
+	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/web"
 )
 
@@ -29,11 +30,15 @@ type grant struct {
 }
 
 type consentView struct {
-	SPName string
-	Name   string
-	Claims []string
-	CSRF   string
-	Cancel string
+	// Consent asks for a ticked box (a private SP with identity consent);
+	// otherwise the page only informs.
+	Consent bool
+	Missing bool
+	SPName  string
+	Name    string
+	Claims  []string
+	CSRF    string
+	Cancel  string
 }
 
 // claimLabels names the data an SP will receive, for the information page.
@@ -57,15 +62,27 @@ func (p *Platform) consentPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	p.renderConsent(w, r, sess, http.StatusOK, false)
+}
+
+// needsConsent is FranceConnect's rule: private SPs with identity consent
+// get a checkbox; every other SP, and an openid-only request, an
+// information page.
+func needsConsent(sp *config.SP, scopes []string) bool {
+	return sp.Type == "private" && sp.IdentityConsent && slices.ContainsFunc(scopes, func(s string) bool { return s != "openid" })
+}
+
+func (p *Platform) renderConsent(w http.ResponseWriter, r *http.Request, sess *session.Session, status int, missing bool) {
 	sp, _ := p.Client(sess.Request.ClientID)
-	v := consentView{SPName: sp.Name, CSRF: sess.CSRF, Cancel: accessDeniedURL(sess, p.cfg.Issuer)}
+	v := consentView{SPName: sp.Name, CSRF: sess.CSRF, Cancel: accessDeniedURL(sess, p.cfg.Issuer),
+		Consent: needsConsent(sp, sess.Request.Scopes), Missing: missing}
 	v.Name = sess.Login.Identity.GivenName + " " + sess.Login.Identity.FamilyName
 	for _, c := range claimLabels {
 		if slices.Contains(sess.Request.Scopes, c.scope) {
 			v.Claims = append(v.Claims, c.label)
 		}
 	}
-	p.pages.Render(w, r, http.StatusOK, "consent.html", web.Page{Title: "Informations transmises", Lang: web.PreferredLang(r), Body: v})
+	p.pages.Render(w, r, status, "consent.html", web.Page{Title: "Informations transmises", Lang: web.PreferredLang(r), Body: v})
 }
 
 // consent issues the code once the citizen continues.
@@ -75,6 +92,10 @@ func (p *Platform) consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !p.checkCSRF(w, r, sess) {
+		return
+	}
+	if sp, ok := p.Client(sess.Request.ClientID); ok && needsConsent(sp, sess.Request.Scopes) && r.PostForm.Get("consent") != "yes" {
+		p.renderConsent(w, r, sess, http.StatusBadRequest, true)
 		return
 	}
 	p.issueCode(w, r, sess)
@@ -96,6 +117,9 @@ func (p *Platform) issueCode(w http.ResponseWriter, r *http.Request, sess *sessi
 		Sub: identity.Sub(p.subSecret, sp.Sector, login.Identity.Hash()),
 		ACR: login.ACR, AMR: login.AMR, AuthTime: login.AuthTime, MaxAgeAsked: req.MaxAge >= 0,
 		Identity: login.Identity,
+	}
+	if sess.Reused {
+		g.ACR = req.ACR
 	}
 	code := session.NewID()
 	if err := p.sessions.PutRecord(r.Context(), "code", code, &g, p.cfg.CodeTTL.D(30*time.Second)); err != nil {

@@ -12,6 +12,12 @@ var claimsSupported = []string{
 	"preferred_username", "email",
 }
 
+// The JWE algorithms of FranceConnect+; RSA1_5 is never offered.
+var (
+	encAlgs = []string{"ECDH-ES", "RSA-OAEP", "RSA-OAEP-256"}
+	encEncs = []string{"A256GCM"}
+)
+
 // discovery serves the OpenID Provider Metadata of this platform.
 func (p *Platform) discovery(w http.ResponseWriter, _ *http.Request) {
 	iss := p.cfg.Issuer

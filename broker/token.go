@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -68,7 +69,7 @@ func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 	if _, err := p.sessions.AddMarker(r.Context(), "spent", code, session.Digest(accessToken), atTTL); err != nil {
 		p.log.WarnContext(r.Context(), "record spent code", "err", err)
 	}
-	idToken, err := p.idToken(sp, &g, accessToken)
+	idToken, err := p.idToken(r.Context(), sp, &g, accessToken)
 	if err != nil {
 		p.tokenError(w, r, oidcerr.New(oidcerr.ServerError, "internal error").WithCause(err))
 		return
@@ -85,8 +86,8 @@ func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// authenticateClient reads the form and authenticates the SP with
-// client_secret_basic or client_secret_post, exactly one of them.
+// authenticateClient reads the form and authenticates the SP with exactly
+// one method: client_secret_basic, client_secret_post or private_key_jwt.
 func (p *Platform) authenticateClient(w http.ResponseWriter, r *http.Request) (*config.SP, url.Values, *oidcerr.Error) {
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
 		return nil, nil, oidcerr.New(oidcerr.InvalidRequest, "the body must be application/x-www-form-urlencoded")
@@ -103,10 +104,20 @@ func (p *Platform) authenticateClient(w http.ResponseWriter, r *http.Request) (*
 	}
 	basicID, basicSecret, hasBasic := r.BasicAuth()
 	postID, postSecret := form.Get("client_id"), form.Get("client_secret")
+	assertion := form.Get("client_assertion")
+	methods := 0
+	for _, used := range []bool{hasBasic, postSecret != "", assertion != "" || form.Has("client_assertion_type")} {
+		if used {
+			methods++
+		}
+	}
 	var id, secret, method string
 	switch {
-	case hasBasic && postSecret != "":
+	case methods > 1:
 		return nil, nil, oidcerr.New(oidcerr.InvalidRequest, "use one client authentication method, not two")
+	case assertion != "" || form.Has("client_assertion_type"):
+		sp, oerr := p.verifyAssertion(r, postID, form.Get("client_assertion_type"), assertion)
+		return sp, form, oerr
 	case hasBasic:
 		// RFC 6749 §2.3.1: Basic credentials are form-urlencoded first.
 		var err1, err2 error
@@ -125,7 +136,7 @@ func (p *Platform) authenticateClient(w http.ResponseWriter, r *http.Request) (*
 		return nil, nil, oidcerr.New(oidcerr.InvalidClient, "client authentication is required")
 	}
 	sp, ok := p.Client(id)
-	if !ok || !sp.IsActive() || !slices.Contains(sp.TokenEndpointAuthMethods, method) || !secretEqual(secret, sp.ClientSecret) {
+	if !ok || !sp.IsActive() || !slices.Contains(sp.TokenEndpointAuthMethods, method) || sp.ClientSecret == "" || !secretEqual(secret, sp.ClientSecret) {
 		return nil, nil, oidcerr.New(oidcerr.InvalidClient, "client authentication failed")
 	}
 	return sp, form, nil
@@ -194,7 +205,7 @@ type idClaims struct {
 	AtHash   string   `json:"at_hash"`
 }
 
-func (p *Platform) idToken(sp *config.SP, g *grant, accessToken string) (string, error) {
+func (p *Platform) idToken(ctx context.Context, sp *config.SP, g *grant, accessToken string) (string, error) {
 	alg := jose.SignatureAlgorithm(sp.IDTokenSignedResponseAlg)
 	atHash, err := keys.HalfHash(alg, accessToken)
 	if err != nil {
@@ -211,5 +222,9 @@ func (p *Platform) idToken(sp *config.SP, g *grant, accessToken string) (string,
 	if slices.Contains(g.IDTokenClaims, "amr") {
 		c.AMR = g.AMR
 	}
-	return p.signer.SignJWT(alg, "JWT", c)
+	jws, err := p.signer.SignJWT(alg, "JWT", c)
+	if err != nil {
+		return "", err
+	}
+	return p.encryptFor(ctx, sp, jws, sp.IDTokenEncryptedResponseAlg, sp.IDTokenEncryptedResponseEnc)
 }

@@ -66,6 +66,9 @@ func (p *Platform) userinfo(w http.ResponseWriter, r *http.Request) {
 		claims["aud"] = sp.ClientID
 		claims["iat"] = time.Now().Unix()
 		jwt, err := p.signer.SignJWT(jose.SignatureAlgorithm(sp.UserinfoSignedResponseAlg), "JWT", claims)
+		if err == nil {
+			jwt, err = p.encryptFor(r.Context(), sp, jwt, sp.UserinfoEncryptedResponseAlg, sp.UserinfoEncryptedResponseEnc)
+		}
 		if err != nil {
 			oidcerr.New(oidcerr.ServerError, "internal error").WithCause(err).WriteJSON(w)
 			return

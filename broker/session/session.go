@@ -46,6 +46,10 @@ type Session struct {
 	// our catalogue, never upstream text).
 	Banner string `json:"banner,omitempty"`
 	Login  *Login `json:"login,omitempty"`
+	// Reused marks a request served from an earlier login (SSO): the SP
+	// gets the level it asked for, not more, so an eidas3 login reused
+	// at eidas2 says eidas2.
+	Reused bool `json:"reused,omitempty"`
 	// Created is when the session began; with a non-sliding TTL it bounds
 	// the session's whole life.
 	Created time.Time `json:"created"`

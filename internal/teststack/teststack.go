@@ -67,6 +67,7 @@ func New(t testing.TB, opts ...Option) *Stack {
 		Providers: &config.Providers{Listen: lnI.Addr().String(), BaseURL: s.IdPURL, IdPs: []config.MockIdP{
 			{ID: "impots", ACRValues: []string{"eidas1"}, Clients: []config.MockClient{client}},
 			{ID: "laposte", ACRValues: []string{"eidas1", "eidas2", "eidas3"}, Clients: []config.MockClient{client}},
+			{ID: "msa", ACRValues: []string{"eidas1", "eidas2", "eidas3"}, Clients: []config.MockClient{client}},
 		}},
 		Broker: &config.Broker{
 			SubSecret:   "test-sub-secret-0123456789abcdef0123",
@@ -74,6 +75,10 @@ func New(t testing.TB, opts ...Option) *Stack {
 			IdentityProviders: []config.IdP{
 				{ID: "impots", Issuer: s.IdPURL + "/impots", ClientID: "sesame", ClientSecret: IdPSecret, ACRValues: []string{"eidas1"}},
 				{ID: "laposte", Issuer: s.IdPURL + "/laposte", ClientID: "sesame", ClientSecret: IdPSecret, ACRValues: []string{"eidas1", "eidas2", "eidas3"}},
+				// The broker trusts msa up to eidas2 only, while the mock
+				// can assert eidas3: the case of an IdP claiming more
+				// than it may.
+				{ID: "msa", Issuer: s.IdPURL + "/msa", ClientID: "sesame", ClientSecret: IdPSecret, ACRValues: []string{"eidas1", "eidas2"}},
 			},
 			Platforms: []config.Platform{{
 				ID: "std", Listen: lnB.Addr().String(), Issuer: s.BrokerURL,
@@ -112,6 +117,23 @@ func New(t testing.TB, opts ...Option) *Stack {
 	}
 	s.Browser = NewBrowser()
 	return s
+}
+
+// Plus turns the platform into a "+" platform (eidas2 and eidas3, IdPs
+// laposte and msa) whose SP registers the given public keys and
+// authenticates with private_key_jwt.
+func Plus(spKeys string) Option {
+	return func(c *config.Config) {
+		pl := &c.Broker.Platforms[0]
+		pl.ID, pl.Level = "plus", "plus"
+		pl.ACRValues, pl.DefaultACR, pl.SSOLevels = []string{"eidas2", "eidas3"}, "eidas3", []string{"eidas2"}
+		pl.IdentityProviders = []string{"laposte", "msa"}
+		sp := &pl.ServiceProviders[0]
+		sp.JWKS = spKeys
+		sp.ClientSecret = ""
+		sp.TokenEndpointAuthMethods = []string{"private_key_jwt"}
+		sp.Claims = []string{"amr"}
+	}
 }
 
 // NewBrowser is a fresh browser: cookie jar, redirects not followed.
