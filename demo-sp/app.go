@@ -1,7 +1,9 @@
 // Package demosp is the demo service provider: an ordinary OpenID Connect
-// relying party of the Sésame broker, built only on go-oidc and x/oauth2, so
-// that it shows an administration exactly what its own integration must do
-// (state, nonce, PKCE, iss, acr and userinfo checks, RP-initiated logout).
+// relying party of the Sésame broker, built only on go-oidc, x/oauth2 and
+// go-jose, so that it shows an administration exactly what its own
+// integration must do (state, nonce, PKCE, iss, acr and userinfo checks,
+// RP-initiated logout) and, on the "+" platform, what more it takes
+// (private_key_jwt, decrypting the id_token and userinfo, ES256 only).
 package demosp
 
 import (
@@ -9,13 +11,10 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
-	"golang.org/x/oauth2"
 
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/web"
@@ -31,9 +30,10 @@ const (
 const (
 	// txTTL is how long a citizen may take at the broker and the IdP.
 	txTTL = 10 * time.Minute
-	// sessionTTL matches the broker's standard session, so the demo SP never
-	// outlives what it is demonstrating.
-	sessionTTL = 30 * time.Minute
+	// sessionTTL and plusSessionTTL match the broker's sessions on each
+	// platform, so the demo SP never outlives what it is demonstrating.
+	sessionTTL     = 30 * time.Minute
+	plusSessionTTL = 10 * time.Minute
 	// httpTimeout bounds every call to the broker: a stuck broker must give
 	// the citizen an error page, not a spinning tab.
 	httpTimeout = 10 * time.Second
@@ -41,40 +41,34 @@ const (
 
 // App is the demo SP's HTTP handler.
 type App struct {
-	cfg        config.DemoSP
-	defaultACR string
-	secure     bool // cookies get Secure when the SP is served over https
-	client     *http.Client
-	pages      *web.Renderer
-	handler    http.Handler
+	cfg     config.DemoSP
+	secure  bool // cookies get Secure when the SP is served over https
+	client  *http.Client
+	pages   *web.Renderer
+	handler http.Handler
+	keys    *spKeys
+
+	// std is the standard platform; plus is nil unless demo_sp.plus is set.
+	std, plus *platform
 
 	txs      *store[pending]
 	sessions *store[session]
-
-	discMu sync.Mutex
-	disc   *discovery
 }
 
 // pending is a login or logout in progress, bound to the browser by the
 // sesame_demosp_tx cookie.
 type pending struct {
 	Logout   bool
+	Platform string // the platform the flow was started on: its id
 	State    string
 	Nonce    string
 	Verifier string
 	ACR      string
 }
 
-// discovery is what the demo SP learned from the issuer's metadata.
-type discovery struct {
-	provider    *oidc.Provider
-	oauth       *oauth2.Config
-	verifier    *oidc.IDTokenVerifier
-	endSession  string
-	issRequired bool
-}
-
-// New builds the demo SP. Discovery of the issuer is lazy and retried, so the demo SP starts even when the broker is not up yet.
+// New builds the demo SP. Discovery of each issuer is lazy and retried, so
+// the demo SP starts even when the broker is not up yet. Its keys are read
+// from cfg.Keys, or generated when that is empty.
 func New(cfg *config.DemoSP) (*App, error) {
 	if cfg == nil {
 		return nil, errors.New("demosp: no demo_sp configuration")
@@ -85,34 +79,46 @@ func New(cfg *config.DemoSP) (*App, error) {
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, errors.New("demosp: base_url must be an absolute http(s) URL")
 	}
-	if c.Issuer == "" || c.ClientID == "" {
-		return nil, errors.New("demosp: issuer and client_id are required")
-	}
 	if len(c.Scopes) == 0 {
 		c.Scopes = []string{oidc.ScopeOpenID, "identite_pivot", "email"}
 	}
-	if !slices.Contains(c.Scopes, oidc.ScopeOpenID) {
-		return nil, errors.New("demosp: scopes must contain openid")
+	std, err := newPlatform(platformStd, c.Issuer, c.ClientID, c.ClientSecret, "", c.Scopes, c.ACRValues)
+	if err != nil {
+		return nil, err
 	}
-	def := c.ACRValues
-	if def == "" {
-		def = levels[0]
+	var plus *platform
+	if p := c.Plus; p != nil {
+		scopes := p.Scopes
+		if len(scopes) == 0 {
+			scopes = c.Scopes
+		}
+		if plus, err = newPlatform(platformPlus, p.Issuer, p.ClientID, p.ClientSecret, p.AuthMethod, scopes, p.ACRValues); err != nil {
+			return nil, err
+		}
 	}
-	if levelRank(def) < 0 {
-		return nil, errors.New("demosp: acr_values must be one of " + strings.Join(levels, ", "))
+	var k *spKeys
+	if c.Keys != "" {
+		k, err = loadKeys(c.Keys)
+	} else {
+		k, err = generateKeys()
+	}
+	if err != nil {
+		return nil, err
 	}
 	pages, err := newPages()
 	if err != nil {
 		return nil, err
 	}
 	a := &App{
-		cfg:        c,
-		defaultACR: def,
-		secure:     base.Scheme == "https",
-		client:     &http.Client{Timeout: httpTimeout},
-		pages:      pages,
-		txs:        newStore[pending](),
-		sessions:   newStore[session](),
+		cfg:      c,
+		secure:   base.Scheme == "https",
+		client:   &http.Client{Timeout: httpTimeout},
+		pages:    pages,
+		keys:     k,
+		std:      std,
+		plus:     plus,
+		txs:      newStore[pending](),
+		sessions: newStore[session](),
 	}
 	a.handler = web.SecureHeaders(web.WithCorrelationID(a.routes()))
 	return a, nil
@@ -132,6 +138,7 @@ func (a *App) routes() http.Handler {
 	mux.HandleFunc("GET /me", a.me)
 	mux.HandleFunc("POST /logout", a.logout)
 	mux.HandleFunc("GET /logged-out", a.loggedOut)
+	mux.HandleFunc("GET /jwks", a.jwks)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))
@@ -142,6 +149,26 @@ func (a *App) routes() http.Handler {
 	return mux
 }
 
+// platforms lists the platforms the demo SP can log in on, standard first.
+func (a *App) platforms() []*platform {
+	if a.plus == nil {
+		return []*platform{a.std}
+	}
+	return []*platform{a.std, a.plus}
+}
+
+// platform returns the platform with the given id; an empty id is the
+// standard platform, so forms and scripts written before "+" still work.
+func (a *App) platform(id string) (*platform, bool) {
+	switch id {
+	case "", platformStd:
+		return a.std, true
+	case platformPlus:
+		return a.plus, a.plus != nil
+	}
+	return nil, false
+}
+
 // ctx carries the demo SP's HTTP client to go-oidc and x/oauth2, which both
 // read it from the context; without it they would use http.DefaultClient,
 // which has no timeout.
@@ -149,57 +176,8 @@ func (a *App) ctx(r *http.Request) context.Context {
 	return oidc.ClientContext(r.Context(), a.client)
 }
 
-// discover fetches the issuer's metadata on first need and keeps it once it
-// succeeded; a failure is not cached, so the next request tries again. The
-// lock also stops a burst of requests from all hitting a broker that is
-// starting up.
-func (a *App) discover(r *http.Request) (*discovery, error) {
-	a.discMu.Lock()
-	defer a.discMu.Unlock()
-	if a.disc != nil {
-		return a.disc, nil
-	}
-	p, err := oidc.NewProvider(a.ctx(r), a.cfg.Issuer)
-	if err != nil {
-		return nil, err
-	}
-	var meta struct {
-		EndSession  string   `json:"end_session_endpoint"`
-		ISSResponse bool     `json:"authorization_response_iss_parameter_supported"`
-		AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
-	}
-	if err := p.Claims(&meta); err != nil {
-		return nil, err
-	}
-	ep := p.Endpoint()
-	// x/oauth2's auto-detection retries a failed exchange with the other
-	// method; a spent authorization code cannot be retried, so pick the
-	// method the provider says it accepts.
-	switch {
-	case slices.Contains(meta.AuthMethods, "client_secret_basic"):
-		ep.AuthStyle = oauth2.AuthStyleInHeader
-	case slices.Contains(meta.AuthMethods, "client_secret_post"):
-		ep.AuthStyle = oauth2.AuthStyleInParams
-	}
-	a.disc = &discovery{
-		provider: p,
-		oauth: &oauth2.Config{
-			ClientID:     a.cfg.ClientID,
-			ClientSecret: a.cfg.ClientSecret,
-			Endpoint:     ep,
-			RedirectURL:  a.cfg.BaseURL + "/callback",
-			Scopes:       a.cfg.Scopes,
-		},
-		verifier: p.Verifier(&oidc.Config{
-			ClientID:             a.cfg.ClientID,
-			SupportedSigningAlgs: []string{oidc.ES256, oidc.RS256},
-		}),
-		endSession:  meta.EndSession,
-		issRequired: meta.ISSResponse,
-	}
-	return a.disc, nil
-}
-
+// setCookie sets a cookie for ttl; a ttl of 0 makes a browser-session
+// cookie, which has no Max-Age.
 func (a *App) setCookie(w http.ResponseWriter, name, value string, ttl time.Duration) {
 	http.SetCookie(w, &http.Cookie{
 		Name:     name,

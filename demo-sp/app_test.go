@@ -14,13 +14,37 @@ import (
 )
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	good := config.DemoSP{BaseURL: "http://localhost:8200", Issuer: "http://localhost:8000", ClientID: "demo-sp", ClientSecret: "s"}
+	good := config.DemoSP{BaseURL: "http://localhost:8200", Issuer: "http://localhost:8000", ClientID: "demo-sp", ClientSecret: "s", Keys: testKeysFile}
+	withPlus := good
+	withPlus.Plus = &config.DemoSPPlatform{Issuer: "http://localhost:8001", ClientID: "demo-sp-plus"}
+	if _, err := New(&withPlus); err != nil {
+		t.Fatalf("good config with plus refused: %v", err)
+	}
 	bad := map[string]func(c *config.DemoSP){
 		"relative base_url": func(c *config.DemoSP) { c.BaseURL = "/demo" },
 		"no issuer":         func(c *config.DemoSP) { c.Issuer = "" },
 		"no client_id":      func(c *config.DemoSP) { c.ClientID = "" },
 		"unknown level":     func(c *config.DemoSP) { c.ACRValues = "eidas9" },
 		"no openid scope":   func(c *config.DemoSP) { c.Scopes = []string{"email"} },
+		"plus without issuer": func(c *config.DemoSP) {
+			c.Plus = &config.DemoSPPlatform{ClientID: "demo-sp-plus"}
+		},
+		"plus without client_id": func(c *config.DemoSP) {
+			c.Plus = &config.DemoSPPlatform{Issuer: "http://localhost:8001"}
+		},
+		"plus unknown auth_method": func(c *config.DemoSP) {
+			c.Plus = &config.DemoSPPlatform{Issuer: "http://localhost:8001", ClientID: "p", AuthMethod: "client_secret_jwt"}
+		},
+		"plus basic without secret": func(c *config.DemoSP) {
+			c.Plus = &config.DemoSPPlatform{Issuer: "http://localhost:8001", ClientID: "p", AuthMethod: "client_secret_basic"}
+		},
+		"plus unknown level": func(c *config.DemoSP) {
+			c.Plus = &config.DemoSPPlatform{Issuer: "http://localhost:8001", ClientID: "p", ACRValues: "eidas9"}
+		},
+		"plus no openid scope": func(c *config.DemoSP) {
+			c.Plus = &config.DemoSPPlatform{Issuer: "http://localhost:8001", ClientID: "p", Scopes: []string{"email"}}
+		},
+		"missing keys file": func(c *config.DemoSP) { c.Keys = "/nonexistent/keys.json" },
 	}
 	if _, err := New(&good); err != nil {
 		t.Fatalf("good config refused: %v", err)
@@ -44,9 +68,16 @@ func TestHomeAndHealth(t *testing.T) {
 	if home.status != http.StatusOK {
 		t.Fatalf("home: %d", home.status)
 	}
-	for _, want := range []string{`class="fr-connect"`, "Sésame", `action="/login"`, `value="eidas1" checked`, `value="eidas2"`, `value="eidas3"`, "Qu’est-ce que Sésame ?"} {
+	for _, want := range []string{`class="fr-connect"`, `id="sesame-connect"`, "Sésame", `action="/login"`,
+		`name="platform" value="std"`, `name="acr_values" value="eidas1" checked`, "Qu’est-ce que Sésame ?"} {
 		if !strings.Contains(home.body, want) {
 			t.Errorf("home page lacks %q", want)
+		}
+	}
+	// Without a "+" registration, nothing offers "+".
+	for _, absent := range []string{`value="plus"`, "sesame-plus-connect", "Sésame+"} {
+		if strings.Contains(home.body, absent) {
+			t.Errorf("home page offers %q though the SP has no \"+\" registration", absent)
 		}
 	}
 	if h := b.get(sp.URL + "/healthz"); h.status != http.StatusOK || h.body != "ok" {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"slices"
 
 	"golang.org/x/oauth2"
 )
@@ -17,7 +16,9 @@ type idClaims struct {
 	AuthTime float64  `json:"auth_time"` // NumericDate may have a fraction
 }
 
-// callback finishes the login. Each check is one the FranceConnect
+// callback finishes the login, on the platform the transaction was started
+// on: both platforms share this URL, so the transaction, not the URL, says
+// which issuer, client and rules apply. Each check is one the FranceConnect
 // documentation asks of integrators; they run in the order the protocol
 // defines them, and the first that fails ends the flow on an explicit page.
 func (a *App) callback(w http.ResponseWriter, r *http.Request) {
@@ -36,16 +37,22 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, errState)
 		return
 	}
+	p, ok := a.platform(tx.Platform)
+	if !ok {
+		a.fail(w, r, errNoTransaction)
+		return
+	}
 
-	d, err := a.discover(r)
+	d, err := a.discover(r, p)
 	if err != nil {
 		a.failUpstream(w, r, errUnavailable, err)
 		return
 	}
 	// RFC 9207: the iss parameter defends against mix-up attacks, where a
-	// response from another issuer is replayed to this callback.
+	// response from another issuer (the other platform, say) is replayed to
+	// this callback.
 	iss, hasISS := q["iss"]
-	if (hasISS && (len(iss) != 1 || iss[0] != a.cfg.Issuer)) || (!hasISS && d.issRequired) {
+	if (hasISS && (len(iss) != 1 || iss[0] != p.issuer)) || (!hasISS && d.issRequired) {
 		a.fail(w, r, errIssuer)
 		return
 	}
@@ -61,7 +68,7 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 	}
 
 	ctx := a.ctx(r)
-	tok, err := d.oauth.Exchange(ctx, code, oauth2.VerifierOption(tx.Verifier))
+	tok, err := a.exchange(ctx, p, d, code, tx.Verifier)
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
@@ -76,9 +83,9 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 		a.failUpstream(w, r, errIDToken, errors.New("no id_token in the token response"))
 		return
 	}
-	idt, err := d.verifier.Verify(ctx, rawID)
+	idt, signedID, idJWE, err := a.verifyIDToken(ctx, p, d, rawID)
 	if err != nil {
-		a.failUpstream(w, r, errIDToken, err)
+		a.failUpstream(w, r, cryptoPage(err, errIDToken), err)
 		return
 	}
 	if !equal(idt.Nonce, tx.Nonce) {
@@ -103,38 +110,31 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// UserInfo verifies a signed (application/jwt) answer against the
-	// provider's JWKS itself, and decodes a plain JSON one.
-	ui, err := d.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	ui, err := a.userInfo(ctx, p, d, tok)
 	if err != nil {
-		a.failUpstream(w, r, errUserInfo, err)
+		a.failUpstream(w, r, cryptoPage(err, errUserInfo), err)
 		return
 	}
 	// OIDC Core 5.3.2: a userinfo answer about someone else must be ignored,
 	// or a substituted token could graft another identity onto this login.
-	if ui.Subject != idt.Subject {
+	if ui.subject != idt.Subject {
 		a.failUpstream(w, r, errUserInfo, errors.New("userinfo sub differs from the id_token sub"))
 		return
 	}
-	var rawUserInfo json.RawMessage
-	if err := ui.Claims(&rawUserInfo); err != nil {
-		a.failUpstream(w, r, errUserInfo, err)
-		return
-	}
-	if err := a.checkUserInfoAudience(rawUserInfo); err != nil {
-		a.failUpstream(w, r, errUserInfo, err)
-		return
-	}
 
-	a.startSession(w, r, session{
-		IDToken:  rawID,
-		Subject:  idt.Subject,
-		ACR:      claims.ACR,
-		AskedACR: tx.ACR,
-		AMR:      claims.AMR,
-		AuthTime: claims.AuthTime,
-		Claims:   rawClaims,
-		UserInfo: rawUserInfo,
+	a.startSession(w, r, p, session{
+		Platform:    p.id,
+		IDToken:     signedID,
+		Subject:     idt.Subject,
+		ACR:         claims.ACR,
+		AskedACR:    tx.ACR,
+		AMR:         claims.AMR,
+		AuthTime:    claims.AuthTime,
+		Claims:      rawClaims,
+		UserInfo:    ui.claims,
+		IDTokenJWE:  idJWE,
+		UserInfoJWE: ui.jwe,
+		UserInfoJWT: ui.signed,
 	})
 	http.Redirect(w, r, "/me", http.StatusSeeOther)
 }
@@ -143,34 +143,4 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 // a missing state cannot match a missing transaction.
 func equal(got, want string) bool {
 	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
-}
-
-// checkUserInfoAudience applies OIDC Core 5.3.2 to a signed userinfo: go-oidc
-// checks its signature only, so iss and aud, when present, are checked here;
-// a token meant for another client must not feed this one.
-func (a *App) checkUserInfoAudience(raw json.RawMessage) error {
-	var c struct {
-		Issuer   *string         `json:"iss"`
-		Audience json.RawMessage `json:"aud"`
-	}
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return err
-	}
-	if c.Issuer != nil && *c.Issuer != a.cfg.Issuer {
-		return errors.New("userinfo iss is not the issuer")
-	}
-	if len(c.Audience) == 0 {
-		return nil
-	}
-	var one string
-	var many []string
-	if json.Unmarshal(c.Audience, &one) == nil {
-		many = []string{one}
-	} else if err := json.Unmarshal(c.Audience, &many); err != nil {
-		return errors.New("userinfo aud is neither a string nor a list")
-	}
-	if !slices.Contains(many, a.cfg.ClientID) {
-		return errors.New("userinfo aud does not name this client")
-	}
-	return nil
 }

@@ -72,6 +72,21 @@ var (
 		MessageFR: "Sésame est injoignable pour le moment. Réessayez dans un instant.",
 		MessageEN: "Sésame cannot be reached at the moment. Try again in a moment.",
 	}
+	errBadPlatform = web.Error{
+		Code: "S800016", Status: http.StatusBadRequest, Retry: true, BackURL: "/",
+		MessageFR: "La plateforme choisie n'est pas proposée par cette démarche. Choisissez Sésame ou Sésame+ depuis l'accueil.",
+		MessageEN: "The platform chosen is not offered by this service. Choose Sésame or Sésame+ from the home page.",
+	}
+	errNotEncrypted = web.Error{
+		Code: "S800017", Status: http.StatusBadGateway, Retry: true, BackURL: "/",
+		MessageFR: "Sésame+ a envoyé un jeton non chiffré. Sur Sésame+, le jeton d'identité et les informations d'identité doivent être chiffrés pour cette démarche : la connexion a été refusée.",
+		MessageEN: "Sésame+ sent a token in clear. On Sésame+ the ID token and the identity must be encrypted for this service: the login was refused.",
+	}
+	errDecrypt = web.Error{
+		Code: "S800018", Status: http.StatusBadGateway, Retry: true, BackURL: "/",
+		MessageFR: "Un jeton chiffré reçu ne peut pas être déchiffré avec les clés de cette démarche (chiffré pour une autre clé, ou altéré). La connexion a été refusée.",
+		MessageEN: "An encrypted token received cannot be decrypted with this service's keys (encrypted for another key, or altered). The login was refused.",
+	}
 	errLogoutState = web.Error{
 		Code: "S800012", Status: http.StatusBadRequest, Retry: true, BackURL: "/",
 		MessageFR: "Ce retour de déconnexion ne correspond à aucune déconnexion demandée par ce navigateur (paramètre state).",

@@ -1,16 +1,57 @@
 package demosp
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/sesame-id/sesame/config"
 )
+
+// testKeysFile holds one set of demo SP keys shared by the tests: generating
+// an RSA key for every demo SP a test starts would cost seconds. It also
+// runs the keys-file path of New in every test.
+var testKeysFile string
+
+// TestMain silences the error-page log lines the negative tests provoke on
+// purpose (a failing test says itself what went wrong) and writes the
+// shared keys file.
+func TestMain(m *testing.M) {
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "demosp-keys-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	set, err := GenerateKeys()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	raw, _ := json.Marshal(set)
+	testKeysFile = filepath.Join(dir, "keys.json")
+	if err := os.WriteFile(testKeysFile, raw, 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
 
 // startSP serves a demo SP for issuer on a loopback port; its config is the
 // one a real deployment would have, with the callback on its own URL.
@@ -43,7 +84,31 @@ func testConfig(issuer string) *config.DemoSP {
 		ClientSecret: "secret",
 		Scopes:       []string{"openid", "identite_pivot", "email"},
 		ACRValues:    "eidas1",
+		Keys:         testKeysFile,
 	}
+}
+
+// withPlus registers the demo SP on a "+" platform at issuer, as
+// config/dev.yaml does: client demo-sp-plus, private_key_jwt, eidas3.
+func withPlus(issuer string) func(*config.DemoSP) {
+	return func(c *config.DemoSP) {
+		c.Plus = &config.DemoSPPlatform{
+			Issuer: issuer, ClientID: "demo-sp-plus", AuthMethod: "private_key_jwt",
+			// A secret configured by mistake must still never be sent.
+			ClientSecret: "must-not-be-sent-with-private-key-jwt",
+			Scopes:       []string{"openid", "identite_pivot", "email"}, ACRValues: "eidas3",
+		}
+	}
+}
+
+// startPlus serves a demo SP registered on the standard platform at std and
+// on "+" at the fake plus, which it puts in "+" mode, encrypting with alg
+// to the keys the SP publishes.
+func startPlus(t *testing.T, std string, plus *fakeOP, alg jose.KeyAlgorithm) (*App, *httptest.Server) {
+	t.Helper()
+	app, sp := startSP(t, std, withPlus(plus.issuer()))
+	plus.plusMode(sp.URL+"/jwks", alg)
+	return app, sp
 }
 
 // browser is a cookie-keeping client that does not follow redirects, so

@@ -2,12 +2,9 @@ package demosp
 
 import (
 	"html"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,13 +12,6 @@ import (
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/providers"
 )
-
-// TestMain silences the error-page log lines the negative tests provoke on
-// purpose; a failing test says itself what went wrong.
-func TestMain(m *testing.M) {
-	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	os.Exit(m.Run())
-}
 
 // stack is the demo SP pointed straight at a mock IdP: the demo SP is an
 // ordinary relying party, so any real OIDC provider must do.

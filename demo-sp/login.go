@@ -9,63 +9,127 @@ import (
 	"github.com/sesame-id/sesame/internal/web"
 )
 
-// maxForm bounds the login and logout forms, which hold one short field.
+// maxForm bounds the login and logout forms, which hold two short fields.
 const maxForm = 4 << 10
 
-// levelOption is one choice of the level form on the home page.
+// The login form (POST /login) has two fields, documented on the home page
+// and relied upon by the e2e and browser tests:
+//
+//	platform    std (default) or plus
+//	acr_values  eidas1, eidas2 or eidas3 (default: the platform's
+//	            configured level)
+//
+// Any known level is accepted on either platform, so that a tester can
+// watch the broker refuse a level outside the platform's set.
+const (
+	fieldPlatform = "platform"
+	fieldACR      = "acr_values"
+)
+
+// levelOption is one choice of a platform's level group on the home page.
 type levelOption struct {
 	Value    string
 	Label    string
 	Selected bool
+	// Refused marks a level the platform refuses: offered to show the
+	// error the broker sends back.
+	Refused bool
+}
+
+// platformForm is one login form of the home page: one per platform, each
+// with its own button, as FranceConnect and FranceConnect+ have.
+type platformForm struct {
+	ID, Name, Issuer, ClientID, AuthMethod string
+	Scopes                                 []string
+	Plus                                   bool
+	Levels                                 []levelOption
 }
 
 var levelLabels = map[string]string{
-	"eidas1": "eidas1 : faible (FranceConnect)",
-	"eidas2": "eidas2 : substantiel (FranceConnect+)",
-	"eidas3": "eidas3 : élevé (FranceConnect+)",
+	"eidas1": "eidas1 : faible",
+	"eidas2": "eidas2 : substantiel",
+	"eidas3": "eidas3 : élevé",
+}
+
+// platformLevels are the levels each platform offers, as the broker's
+// reference defines them (standard: eidas1; "+": eidas2 and eidas3), plus
+// one refused level on "+" to show the error the SP gets back.
+func platformLevels(p *platform) []levelOption {
+	var out []levelOption
+	add := func(l string, refused bool) {
+		out = append(out, levelOption{Value: l, Label: levelLabels[l], Selected: l == p.defaultACR, Refused: refused})
+	}
+	if !p.plus {
+		add("eidas1", false)
+		if p.defaultACR != "eidas1" {
+			add(p.defaultACR, false) // a configured level is always offered
+		}
+		return out
+	}
+	add("eidas2", false)
+	add("eidas3", false)
+	if p.defaultACR == "eidas1" {
+		add("eidas1", false)
+	} else {
+		add("eidas1", true)
+	}
+	return out
 }
 
 func (a *App) home(w http.ResponseWriter, r *http.Request) {
-	opts := make([]levelOption, len(levels))
-	for i, l := range levels {
-		opts[i] = levelOption{Value: l, Label: levelLabels[l], Selected: l == a.defaultACR}
+	var forms []platformForm
+	for _, p := range a.platforms() {
+		method := p.authMethod
+		if method == "" {
+			method = "client_secret_basic / client_secret_post"
+		}
+		forms = append(forms, platformForm{
+			ID: p.id, Name: p.name, Issuer: p.issuer, ClientID: p.clientID, AuthMethod: method,
+			Scopes: p.scopes, Plus: p.plus, Levels: platformLevels(p),
+		})
 	}
 	_, loggedIn := a.currentSession(r)
 	a.render(w, r, http.StatusOK, "home", web.Page{Title: "Accueil", Body: map[string]any{
-		"Levels":   opts,
-		"LoggedIn": loggedIn,
-		"Issuer":   a.cfg.Issuer,
-		"ClientID": a.cfg.ClientID,
-		"Scopes":   a.cfg.Scopes,
+		"Platforms": forms,
+		"HasPlus":   a.plus != nil,
+		"LoggedIn":  loggedIn,
+		"BaseURL":   a.cfg.BaseURL,
 	}})
 }
 
 // amrClaims asks for the amr claim in the id_token (OIDC Core §5.5).
 const amrClaims = `{"id_token":{"amr":{"essential":true}}}`
 
-// login starts an authorization code flow. Every secret of the flow (state,
-// nonce, PKCE verifier) stays on the server; the browser only holds a random
-// handle to it, so nothing in the cookie can be replayed elsewhere.
+// login starts an authorization code flow on the chosen platform. Every
+// secret of the flow (state, nonce, PKCE verifier) stays on the server; the
+// browser only holds a random handle to it, so nothing in the cookie can be
+// replayed elsewhere.
 func (a *App) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
 		a.fail(w, r, errBadForm)
 		return
 	}
-	acr := r.PostForm.Get("acr_values")
+	p, ok := a.platform(r.PostForm.Get(fieldPlatform))
+	if !ok {
+		a.fail(w, r, errBadPlatform)
+		return
+	}
+	acr := r.PostForm.Get(fieldACR)
 	if acr == "" {
-		acr = a.defaultACR
+		acr = p.defaultACR
 	}
 	if levelRank(acr) < 0 {
 		a.fail(w, r, errBadLevel)
 		return
 	}
-	d, err := a.discover(r)
+	d, err := a.discover(r, p)
 	if err != nil {
 		a.failUpstream(w, r, errUnavailable, err)
 		return
 	}
 	tx := pending{
+		Platform: p.id,
 		State:    randomString(32),
 		Nonce:    randomString(32),
 		Verifier: oauth2.GenerateVerifier(),

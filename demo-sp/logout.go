@@ -9,9 +9,9 @@ import (
 	"github.com/sesame-id/sesame/internal/web"
 )
 
-// logout clears the local session first, then asks the provider to end its
-// own (RP-initiated logout): if the provider is down, the citizen is at
-// least logged out here.
+// logout clears the local session first, then asks the provider of the
+// platform the session was made on to end its own (RP-initiated logout): if
+// the provider is down, the citizen is at least logged out here.
 func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 	s, ok := a.currentSession(r)
 	if sid := cookieValue(r, sessionCookie); sid != "" {
@@ -22,7 +22,11 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	d, err := a.discover(r)
+	p, ok := a.platform(s.Platform)
+	if !ok {
+		p = a.std
+	}
+	d, err := a.discover(r, p)
 	if err == nil && d.endSession == "" {
 		err = errors.New("the provider advertises no end_session_endpoint")
 	}
@@ -36,7 +40,7 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 		a.render(w, r, http.StatusOK, "logged_out", loggedOutPage(true))
 		return
 	}
-	tx := pending{Logout: true, State: randomString(32)}
+	tx := pending{Logout: true, Platform: p.id, State: randomString(32)}
 	handle := randomString(32)
 	a.txs.put(handle, tx, txTTL)
 	a.setCookie(w, txCookie, handle, txTTL)
@@ -44,7 +48,7 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 	q.Set("id_token_hint", s.IDToken)
 	q.Set("post_logout_redirect_uri", a.cfg.BaseURL+"/logged-out")
 	q.Set("state", tx.State)
-	q.Set("client_id", a.cfg.ClientID)
+	q.Set("client_id", p.clientID)
 	dest.RawQuery = q.Encode()
 	http.Redirect(w, r, dest.String(), http.StatusSeeOther)
 }

@@ -12,7 +12,8 @@ import (
 
 // session is a citizen logged in at the demo SP.
 type session struct {
-	IDToken  string // kept for id_token_hint at logout
+	Platform string // the platform it was made on, whose logout ends it
+	IDToken  string // the signed id_token, kept for id_token_hint at logout
 	Subject  string
 	ACR      string
 	AskedACR string
@@ -20,18 +21,28 @@ type session struct {
 	AuthTime float64
 	Claims   json.RawMessage
 	UserInfo json.RawMessage
+	// How the tokens came: encrypted (nil: in clear) and, for userinfo,
+	// signed or plain JSON.
+	IDTokenJWE  *jweInfo
+	UserInfoJWE *jweInfo
+	UserInfoJWT bool
 }
 
 // startSession stores the login under a fresh session id. Rotating the id at
 // login means an id planted in the browser beforehand (session fixation)
-// never becomes an authenticated one.
-func (a *App) startSession(w http.ResponseWriter, r *http.Request, s session) {
+// never becomes an authenticated one. A "+" session copies the broker's:
+// 10 minutes, not sliding, and a cookie that dies with the browser.
+func (a *App) startSession(w http.ResponseWriter, r *http.Request, p *platform, s session) {
 	if old := cookieValue(r, sessionCookie); old != "" {
 		a.sessions.delete(old)
 	}
 	sid := randomString(32)
-	a.sessions.put(sid, s, sessionTTL)
-	a.setCookie(w, sessionCookie, sid, sessionTTL)
+	a.sessions.put(sid, s, p.sessionTTL)
+	cookieTTL := p.sessionTTL
+	if p.plus {
+		cookieTTL = 0 // no Max-Age: a browser-session cookie
+	}
+	a.setCookie(w, sessionCookie, sid, cookieTTL)
 }
 
 func (a *App) currentSession(r *http.Request) (session, bool) {
@@ -99,16 +110,28 @@ func (a *App) me(w http.ResponseWriter, r *http.Request) {
 	if s.AuthTime > 0 {
 		authTime = time.Unix(int64(s.AuthTime), 0).UTC().Format("02/01/2006 à 15:04:05 UTC")
 	}
+	platformName := a.std.name
+	if p, ok := a.platform(s.Platform); ok {
+		platformName = p.name
+	}
+	userinfoForm := "JSON non signé"
+	if s.UserInfoJWT {
+		userinfoForm = "JWT signé"
+	}
 	a.render(w, r, http.StatusOK, "me", web.Page{Title: "Vos informations", Body: map[string]any{
-		"Name":     strings.TrimSpace(str("given_name") + " " + str("family_name")),
-		"Fields":   fields,
-		"Subject":  s.Subject,
-		"ACR":      s.ACR,
-		"AskedACR": s.AskedACR,
-		"AMR":      strings.Join(s.AMR, ", "),
-		"AuthTime": authTime,
-		"Claims":   pretty(s.Claims),
-		"UserInfo": pretty(s.UserInfo),
+		"Platform":     platformName,
+		"IDTokenJWE":   s.IDTokenJWE,
+		"UserInfoJWE":  s.UserInfoJWE,
+		"UserInfoForm": userinfoForm,
+		"Name":         strings.TrimSpace(str("given_name") + " " + str("family_name")),
+		"Fields":       fields,
+		"Subject":      s.Subject,
+		"ACR":          s.ACR,
+		"AskedACR":     s.AskedACR,
+		"AMR":          strings.Join(s.AMR, ", "),
+		"AuthTime":     authTime,
+		"Claims":       pretty(s.Claims),
+		"UserInfo":     pretty(s.UserInfo),
 	}})
 }
 

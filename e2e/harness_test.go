@@ -443,6 +443,7 @@ broker:
           redirect_uris: ["{{.DemoSP}}/callback", "{{.Demo.RedirectURI}}"]
           post_logout_redirect_uris: ["{{.DemoSP}}/logged-out", "{{.Demo.PostLogoutURI}}"]
           scopes: [openid, profile, birth, identite_pivot, email, given_name, family_name, birthdate, gender, birthplace, birthcountry, preferred_username]
+          claims: [amr]
         - client_id: other-sector-sp
           client_secret: "{{.Other.Secret}}"
           name: Autre administration
