@@ -84,3 +84,23 @@ func waitReady(t *testing.T, s *teststack.Stack) {
 }
 
 func sleep() { <-time.After(100 * time.Millisecond) }
+
+// At SIGTERM the broker drains: readiness fails while logins under way
+// still complete, so a rolling restart drops nothing.
+func TestDrain(t *testing.T) {
+	s := teststack.New(t)
+	if resp, _ := teststack.Get(t, s.Browser, s.BrokerURL+"/readyz"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("readyz before drain: %d", resp.StatusCode)
+	}
+	resp, _ := teststack.Get(t, s.Browser, s.BrokerURL+"/authorize?"+teststack.AuthParams().Encode())
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatal("authorize")
+	}
+	s.Platform.Drain()
+	if resp, _ := teststack.Get(t, s.Browser, s.BrokerURL+"/readyz"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz while draining: %d", resp.StatusCode)
+	}
+	if u := s.Login(t, teststack.AuthParams(), "impots", "angela-dubois"); u.Query().Get("code") == "" {
+		t.Fatal("a login under way failed while draining")
+	}
+}

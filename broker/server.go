@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -43,7 +44,13 @@ type Platform struct {
 	log       *slog.Logger
 	mux       *http.ServeMux
 	secure    bool
+	// draining is set at SIGTERM: readiness fails so the load balancer
+	// stops sending new logins while those under way finish.
+	draining atomic.Bool
 }
+
+// Drain makes readiness fail from now on, ahead of a graceful shutdown.
+func (p *Platform) Drain() { p.draining.Store(true) }
 
 // Options are what a platform shares with the others of its process.
 type Options struct {
@@ -188,7 +195,9 @@ func (p *Platform) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
 	var err error
-	if pinger, ok := p.kv.(interface{ Ping(context.Context) error }); ok {
+	if p.draining.Load() {
+		err = errors.New("draining")
+	} else if pinger, ok := p.kv.(interface{ Ping(context.Context) error }); ok {
 		err = pinger.Ping(ctx)
 	}
 	if err != nil {

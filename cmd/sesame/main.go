@@ -104,6 +104,7 @@ type server struct {
 func run(cmd string, args []string) error {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	path := fs.String("config", "config/dev.yaml", "configuration file")
+	drain := fs.Duration("drain", 0, "on SIGTERM, how long readiness fails before the listeners close (e.g. 5s behind a load balancer)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -114,6 +115,7 @@ func run(cmd string, args []string) error {
 		return err
 	}
 	var servers []server
+	var drainers []func()
 	want := func(part string) bool { return cmd == part || cmd == "dev" }
 
 	if want("broker") {
@@ -128,6 +130,7 @@ func run(cmd string, args []string) error {
 		log.Info("broker store", "backend", b.Backend)
 		for _, p := range b.Platforms {
 			servers = append(servers, server{"broker", p.Listen(), p.Issuer(), p})
+			drainers = append(drainers, p.Drain)
 		}
 	}
 	if want("providers") {
@@ -150,13 +153,21 @@ func run(cmd string, args []string) error {
 		}
 		servers = append(servers, server{"demo SP", cfg.DemoSP.Listen, cfg.DemoSP.BaseURL, a})
 	}
-	return serve(log, servers)
+	return serve(log, servers, func() {
+		for _, d := range drainers {
+			d()
+		}
+		if *drain > 0 {
+			log.Info("draining: readiness fails, listeners stay open", "for", *drain)
+			time.Sleep(*drain)
+		}
+	})
 }
 
 // serve runs every listener until SIGINT or SIGTERM, then drains them.
 // Listeners are bound before anything is logged as ready, so a port clash
 // fails at once.
-func serve(log *slog.Logger, servers []server) error {
+func serve(log *slog.Logger, servers []server, beforeShutdown func()) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var https []*http.Server
@@ -188,6 +199,7 @@ func serve(log *slog.Logger, servers []server) error {
 	case err := <-errc:
 		return err
 	}
+	beforeShutdown()
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
