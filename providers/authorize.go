@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -245,7 +246,7 @@ func (s *Server) login(idp *mockIdP, w http.ResponseWriter, r *http.Request) {
 	}
 	sc, err := scenarioFromForm(f)
 	if err != nil {
-		s.renderLogin(w, r, idp, http.StatusBadRequest, tx, p, ident.ID, err.Error())
+		s.renderScenarioError(w, r, idp, tx, p, ident.ID, f, err)
 		return
 	}
 	// Taking the transaction now, not at the start, lets a form sent
@@ -261,8 +262,16 @@ func (s *Server) login(idp *mockIdP, w http.ResponseWriter, r *http.Request) {
 		s.pages.RenderError(w, r, errBusy)
 		return
 	}
+	if !sc.isZero() {
+		slog.InfoContext(r.Context(), "providers: login with a test scenario", "idp", idp.cfg.ID, "client_id", p.ClientID, "scenario", sc.String())
+	}
 	params := url.Values{"code": {code}, "state": {p.State}, "iss": {idp.issuer}}
 	sc.redirect(params)
+	if !params.Has("code") {
+		// The scenario answered an error: nothing was issued after all.
+		idp.codes.delete(hashKey(code))
+		idp.logins.delete(sid)
+	}
 	redirectWith(w, r, p.RedirectURI, params)
 }
 

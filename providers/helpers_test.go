@@ -43,10 +43,39 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t}
+	h, err := startHarness()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.t = t
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// shared is one server for the tests that never move the clock: building
+// a server generates each IdP's RSA key, which is most of this package's
+// test time.
+var shared struct {
+	once sync.Once
+	h    *harness
+	err  error
+}
+
+// sharedHarness returns a harness on the shared server, for t. Its tests
+// may run in parallel; they must not call advance.
+func sharedHarness(t *testing.T) *harness {
+	t.Helper()
+	shared.once.Do(func() { shared.h, shared.err = startHarness() })
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return &harness{t: t, s: shared.h.s, srv: shared.h.srv, browser: shared.h.browser}
+}
+
+func startHarness() (*harness, error) {
+	h := &harness{}
 	var handler http.Handler = http.NotFoundHandler()
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
-	t.Cleanup(h.srv.Close)
 	off := false
 	client := func() []config.MockClient {
 		return []config.MockClient{{
@@ -65,13 +94,14 @@ func newHarness(t *testing.T) *harness {
 	}
 	s, err := New(cfg)
 	if err != nil {
-		t.Fatal(err)
+		h.srv.Close()
+		return nil, err
 	}
 	s.now = h.now
 	h.s = s
 	handler = s
 	h.browser = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return h
+	return h, nil
 }
 
 func (h *harness) now() time.Time {
@@ -248,5 +278,9 @@ func decodeJSON(t *testing.T, resp *http.Response) map[string]any {
 // by the dozen; a failing test says what went wrong.
 func TestMain(m *testing.M) {
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	os.Exit(m.Run())
+	code := m.Run()
+	if shared.h != nil {
+		shared.h.srv.Close()
+	}
+	os.Exit(code)
 }

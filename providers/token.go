@@ -96,7 +96,7 @@ func (s *Server) token(idp *mockIdP, w http.ResponseWriter, r *http.Request) {
 		tokenError(w, idp, oerr)
 		return
 	}
-	resp, oerr := s.issueTokens(r, idp, f.Get("code"), rec)
+	resp, oerr := s.issueTokens(w, r, idp, f.Get("code"), rec)
 	if oerr != nil {
 		tokenError(w, idp, oerr)
 		return
@@ -199,7 +199,7 @@ func s256(verifier string) string {
 
 // issueTokens builds the answer, lets the login's scenario alter it, and
 // only then stores the access token.
-func (s *Server) issueTokens(r *http.Request, idp *mockIdP, code string, rec codeRecord) (*tokenResponse, *oauthError) {
+func (s *Server) issueTokens(w http.ResponseWriter, r *http.Request, idp *mockIdP, code string, rec codeRecord) (*tokenResponse, *oauthError) {
 	now := s.now()
 	at := newSecret()
 	atHash, err := keys.HalfHash(jose.ES256, at)
@@ -220,12 +220,24 @@ func (s *Server) issueTokens(r *http.Request, idp *mockIdP, code string, rec cod
 		return nil, step.Err
 	}
 	if step.Delay > 0 {
+		// The server's write timeout (30 s in cmd/sesame) would drop the
+		// answer to a longer wait: the point is that the client, not the
+		// mock, gives up first.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(step.Delay + 10*time.Second))
+		t := time.NewTimer(step.Delay)
+		defer t.Stop()
 		select {
-		case <-time.After(step.Delay):
+		case <-t.C:
 		case <-r.Context().Done():
+			// The client gave up: issue nothing it will never see.
+			return nil, &oauthError{Code: "temporarily_unavailable", Description: "the client went away"}
 		}
 	}
-	idToken, err := step.Signer.SignJWT(step.Alg, "", step.Claims)
+	payload, err := step.payload()
+	if err != nil {
+		return nil, serverError(r, "id_token claims", err)
+	}
+	idToken, err := step.Signer.SignJWT(step.Alg, "", payload)
 	if err != nil {
 		return nil, serverError(r, "sign id_token", err)
 	}

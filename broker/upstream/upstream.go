@@ -59,9 +59,10 @@ type Provider struct {
 
 // metadata is what we read from discovery beyond go-oidc's fields.
 type metadata struct {
-	EndSession string   `json:"end_session_endpoint"`
-	IssParam   bool     `json:"authorization_response_iss_parameter_supported"`
-	Algs       []string `json:"id_token_signing_alg_values_supported"`
+	EndSession  string   `json:"end_session_endpoint"`
+	IssParam    bool     `json:"authorization_response_iss_parameter_supported"`
+	Algs        []string `json:"id_token_signing_alg_values_supported"`
+	AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
 }
 
 // New prepares a provider; discovery happens on first use and is retried
@@ -140,11 +141,19 @@ func (p *Provider) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenV
 	return p.op, p.verifier, p.meta, nil
 }
 
-func (p *Provider) oauth2Config(op *oidc.Provider) *oauth2.Config {
+func (p *Provider) oauth2Config(op *oidc.Provider, meta metadata) *oauth2.Config {
+	// A fixed auth style: left to auto-detect, x/oauth2 retries a failed
+	// (or timed-out) token call with the other style, spending the
+	// single-use code on a request that can only fail.
+	ep := op.Endpoint()
+	ep.AuthStyle = oauth2.AuthStyleInHeader
+	if len(meta.AuthMethods) > 0 && !slices.Contains(meta.AuthMethods, "client_secret_basic") && slices.Contains(meta.AuthMethods, "client_secret_post") {
+		ep.AuthStyle = oauth2.AuthStyleInParams
+	}
 	return &oauth2.Config{
 		ClientID:     p.cfg.ClientID,
 		ClientSecret: p.cfg.ClientSecret,
-		Endpoint:     op.Endpoint(),
+		Endpoint:     ep,
 		RedirectURL:  p.redirectURL,
 		Scopes:       p.cfg.Scopes,
 	}
@@ -154,11 +163,11 @@ func (p *Provider) oauth2Config(op *oidc.Provider) *oauth2.Config {
 // always: the citizen authenticates at the IdP for this login, so the IdP's
 // own SSO never stands in for the level asked.
 func (p *Provider) AuthCodeURL(ctx context.Context, state, nonce, verifier, acrValues string) (string, error) {
-	op, _, _, err := p.discover(ctx)
+	op, _, meta, err := p.discover(ctx)
 	if err != nil {
 		return "", err
 	}
-	return p.oauth2Config(op).AuthCodeURL(state,
+	return p.oauth2Config(op, meta).AuthCodeURL(state,
 		oidc.Nonce(nonce),
 		oauth2.S256ChallengeOption(verifier),
 		oauth2.SetAuthURLParam("acr_values", acrValues),
@@ -218,12 +227,12 @@ type userClaims struct {
 // id_token (signature, iss, aud, exp, iat, nonce, azp, at_hash) and fetches
 // userinfo, whose sub must be the id_token's.
 func (p *Provider) Exchange(ctx context.Context, code, verifier, nonce string) (*Result, error) {
-	op, v, _, err := p.discover(ctx)
+	op, v, meta, err := p.discover(ctx)
 	if err != nil {
 		return nil, err
 	}
 	ctx = p.ctx(ctx)
-	tok, err := p.oauth2Config(op).Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	tok, err := p.oauth2Config(op, meta).Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
@@ -299,6 +308,8 @@ func (p *Provider) checkIDToken(idt *oidc.IDToken, c *idClaims, nonce, accessTok
 		return fmt.Errorf("%w: id_token of %s has a missing or over-long sub", ErrRejected, p.cfg.ID)
 	case c.Nonce != nonce:
 		return fmt.Errorf("%w: id_token nonce of %s does not match", ErrRejected, p.cfg.ID)
+	case c.IssuedAt == 0:
+		return fmt.Errorf("%w: id_token of %s has no iat", ErrRejected, p.cfg.ID)
 	case c.IssuedAt > time.Now().Add(p.leeway).Unix():
 		return fmt.Errorf("%w: id_token of %s was issued in the future", ErrRejected, p.cfg.ID)
 	case len(idt.Audience) > 1 || c.AZP != "" && c.AZP != p.cfg.ClientID:

@@ -628,6 +628,7 @@ func TestExchangeRejectsBadClaims(t *testing.T) {
 			h.claims["exp"] = now.Add(-leeway - time.Minute).Unix()
 		},
 		"no exp": func(h *hostileIdP) { delete(h.claims, "exp") },
+		"no iat": func(h *hostileIdP) { delete(h.claims, "iat") },
 		"iat in the future beyond leeway": func(h *hostileIdP) {
 			h.claims["iat"] = now.Add(leeway + time.Minute).Unix()
 		},
@@ -792,6 +793,11 @@ func TestExchangeTokenEndpointFaults(t *testing.T) {
 		wantErr(t, err, upstream.ErrUnavailable)
 		if d := time.Since(start); d > time.Second {
 			t.Errorf("a hanging token endpoint held the login %v", d)
+		}
+		// One call only: a retry (x/oauth2's auth-style probing) would
+		// spend the single-use code and turn an outage into a rejection.
+		if n := h.count("token"); n != 1 {
+			t.Errorf("the token endpoint was called %d times", n)
 		}
 	})
 }
