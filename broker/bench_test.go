@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"net/http"
 	"net/url"
 	"testing"
 
@@ -64,3 +65,27 @@ func BenchmarkPairwiseSub(b *testing.B) {
 type registry map[string]*config.SP
 
 func (r registry) Client(id string) (*config.SP, bool) { sp, ok := r[id]; return sp, ok }
+
+// BenchmarkLoginPlus is BenchmarkLoginMemory on a "+" platform: ES256,
+// private_key_jwt, and id_token and userinfo encrypted (ECDH-ES, A256GCM).
+func BenchmarkLoginPlus(b *testing.B) {
+	sp := newPlusSP(b)
+	s := teststack.New(b, teststack.Plus(sp.jwks(b, sp.ec)))
+	params := plusParams("eidas2")
+	b.ResetTimer()
+	for b.Loop() {
+		s.Browser = teststack.NewBrowser()
+		u := s.Login(b, params, "laposte", "angela-dubois")
+		status, out := s.Token(b, assertionForm(u.Query().Get("code"), sp.assertion(b, s.BrokerURL+"/token", nil, nil, "")), false)
+		if status != 200 {
+			b.Fatalf("token: %d %v", status, out)
+		}
+		req, _ := http.NewRequest(http.MethodGet, s.BrokerURL+"/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+out["access_token"].(string))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatalf("userinfo: %v %v", err, resp)
+		}
+		resp.Body.Close()
+	}
+}

@@ -27,7 +27,7 @@ type plusSP struct {
 	ec, rsaKey jose.JSONWebKey
 }
 
-func newPlusSP(t *testing.T) *plusSP {
+func newPlusSP(t testing.TB) *plusSP {
 	t.Helper()
 	sig, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	enc, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -44,7 +44,7 @@ func newPlusSP(t *testing.T) *plusSP {
 
 // jwks returns the public keys; the first encryption key listed is the one
 // the broker uses.
-func (sp *plusSP) jwks(t *testing.T, encFirst jose.JSONWebKey) string {
+func (sp *plusSP) jwks(t testing.TB, encFirst jose.JSONWebKey) string {
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{sp.sig.Public(), encFirst.Public()}}
 	for _, k := range []jose.JSONWebKey{sp.ec, sp.rsaKey} {
 		if k.KeyID != encFirst.KeyID {
@@ -59,7 +59,7 @@ func (sp *plusSP) jwks(t *testing.T, encFirst jose.JSONWebKey) string {
 }
 
 // assertion mints a private_key_jwt client assertion.
-func (sp *plusSP) assertion(t *testing.T, aud string, mutate func(*jwt.Claims), key any, alg jose.SignatureAlgorithm) string {
+func (sp *plusSP) assertion(t testing.TB, aud string, mutate func(*jwt.Claims), key any, alg jose.SignatureAlgorithm) string {
 	t.Helper()
 	now := time.Now()
 	c := jwt.Claims{Issuer: teststack.SPID, Subject: teststack.SPID, Audience: jwt.Audience{aud},
