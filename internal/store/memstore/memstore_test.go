@@ -66,3 +66,9 @@ func TestJanitorRunsAndStops(t *testing.T) {
 		t.Fatal("janitor still running after Close returned")
 	}
 }
+
+func BenchmarkStore(b *testing.B) {
+	s := New()
+	defer s.Close()
+	storetest.Bench(b, s)
+}

@@ -477,3 +477,13 @@ func TestTTLMillis(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkStore(b *testing.B) {
+	srv := testredis.Start(b)
+	s, err := Open(Config{URL: srv.URL()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.Bench(b, s)
+}
