@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,15 +75,36 @@ func TestBrowserLogin(t *testing.T) {
 		t.Fatalf("start chromium %s: %v", chromium, err)
 	}
 
+	std := browserPlatform{Issuer: st.Broker, Button: "sesame-connect", ACR: "eidas1", Name: "Sésame",
+		IdPs: []string{"impots", "ameli", "laposte"}}
 	for _, tc := range []struct{ idp, identity string }{
 		{"impots", "angela-dubois"},
 		{"laposte", "jean-de-la-fontaine"},
 		{"ameli", "carmen-garcia-lopez"},
 	} {
 		t.Run(tc.idp, func(t *testing.T) {
-			browserLogin(t, st, browserCtx, artifacts, tc.idp, tc.identity)
+			browserLogin(t, st, browserCtx, artifacts, std, tc.idp, tc.identity, tc.idp)
 		})
 	}
+	// "+" at eidas3: the level's radio, the "+" button, the "+" chooser
+	// (msa greyed out), France Identité, and the demo SP showing Sésame+.
+	plus := browserPlatform{Issuer: st.Plus, Button: "sesame-plus-connect", Radio: "acr-plus-eidas3", ACR: "eidas3", Name: "Sésame+",
+		IdPs: plusIdPs, Greyed: []string{"msa"}}
+	t.Run("plus/eidas3/france-identite", func(t *testing.T) {
+		browserLogin(t, st, browserCtx, artifacts, plus, "france-identite", "helene-lefevre", "plus")
+	})
+}
+
+// browserPlatform is how a login on one platform looks in the browser.
+type browserPlatform struct {
+	Issuer string
+	// Radio is the level's radio on the demo SP's home page ("" keeps the
+	// default); Button the platform's connect button.
+	Radio, Button string
+	// ACR is the level the demo SP must show; Name its #platform.
+	ACR, Name string
+	// IdPs the chooser lists, Greyed those shown disabled.
+	IdPs, Greyed []string
 }
 
 // firstRun opens the context's tab, cancelling it if chromium does not
@@ -99,7 +121,9 @@ func firstRun(ctx context.Context, cancel context.CancelFunc) error {
 	return nil
 }
 
-func browserLogin(t *testing.T, st *stack, browserCtx context.Context, artifacts, idp, identityID string) {
+// browserLogin clicks through one login on pf; screenshots are named
+// chooser-<shot>.png and me-<shot>.png.
+func browserLogin(t *testing.T, st *stack, browserCtx context.Context, artifacts string, pf browserPlatform, idp, identityID, shot string) {
 	who := loadIdentity(t, identityID)
 	// A new browser context per login: cookies do not leak between them.
 	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
@@ -155,13 +179,28 @@ func browserLogin(t *testing.T, st *stack, browserCtx context.Context, artifacts
 		t.Logf("screenshot: %s", path)
 	}
 
-	do("open the demo SP", chromedp.Navigate(st.DemoSP+"/"), chromedp.WaitVisible(chromedp.ID("sesame-connect")))
-	do("click the Sésame button", chromedp.Click(chromedp.ID("sesame-connect")), chromedp.WaitVisible(chromedp.ID("idp-"+idp)))
-	at(st.Broker + "/authorize/choose")
-	for _, other := range []string{"impots", "ameli", "laposte"} {
-		do("chooser lists "+other, chromedp.WaitVisible(chromedp.ID("idp-"+other)))
+	do("open the demo SP", chromedp.Navigate(st.DemoSP+"/"), chromedp.WaitVisible(chromedp.ID(pf.Button)))
+	if pf.Radio != "" {
+		do("choose the level "+pf.ACR, chromedp.Click(chromedp.CSS(`label[for="`+pf.Radio+`"]`)))
+		checked, err := runValue(ctx, chromedp.Evaluate[bool](`document.getElementById("`+pf.Radio+`").checked`))
+		if err != nil || !checked {
+			t.Fatalf("level radio %s is not checked (err %v)", pf.Radio, err)
+		}
 	}
-	screenshot("chooser-" + idp + ".png")
+	do("click the "+pf.Name+" button", chromedp.Click(chromedp.ID(pf.Button)), chromedp.WaitVisible(chromedp.ID("idp-"+idp)))
+	at(pf.Issuer + "/authorize/choose")
+	for _, other := range pf.IdPs {
+		do("chooser lists "+other, chromedp.WaitVisible(chromedp.ID("idp-"+other)))
+		disabled, err := runValue(ctx, chromedp.Evaluate[bool](`document.getElementById("idp-`+other+`").disabled`))
+		if want := slices.Contains(pf.Greyed, other); err != nil || disabled != want {
+			t.Errorf("chooser: #idp-%s disabled = %v (err %v), want %v", other, disabled, err, want)
+		}
+	}
+	// The badge is rendered upper-case.
+	if got := text("#acr"); !strings.EqualFold(got, pf.ACR) {
+		t.Errorf("chooser shows level %q, want %s", got, pf.ACR)
+	}
+	screenshot("chooser-" + shot + ".png")
 
 	do("choose "+idp, chromedp.Click(chromedp.ID("idp-"+idp)), chromedp.WaitVisible(chromedp.ID("identity-"+identityID)))
 	at(st.IdPIssuer(idp) + "/authorize")
@@ -174,7 +213,7 @@ func browserLogin(t *testing.T, st *stack, browserCtx context.Context, artifacts
 		chromedp.Click(chromedp.CSS(`button[name="action"][value="login"]`)),
 		chromedp.WaitVisible(chromedp.ID("continue")),
 	)
-	at(st.Broker + "/authorize/consent")
+	at(pf.Issuer + "/authorize/consent")
 	if got := text("#citizen"); got != who.Name() {
 		t.Errorf("information page greets %q, want %q", got, who.Name())
 	}
@@ -185,13 +224,26 @@ func browserLogin(t *testing.T, st *stack, browserCtx context.Context, artifacts
 	if !strings.Contains(name, who["given_name"]) || !strings.Contains(name, who["family_name"]) {
 		t.Errorf("demo SP shows %q, want the given names %q and family name %q", name, who["given_name"], who["family_name"])
 	}
-	if got := text("#acr"); got != "eidas1" {
-		t.Errorf("demo SP shows acr %q, want eidas1", got)
+	if got := text("#acr"); got != pf.ACR {
+		t.Errorf("demo SP shows acr %q, want %s", got, pf.ACR)
+	}
+	if got := text("#acr-asked"); got != pf.ACR {
+		t.Errorf("demo SP shows the level asked %q, want %s", got, pf.ACR)
+	}
+	if got := text("#platform"); !strings.Contains(got, pf.Name) || (pf.Name == "Sésame" && strings.Contains(got, "Sésame+")) {
+		t.Errorf("demo SP shows platform %q, want %s", got, pf.Name)
 	}
 	if sub := text("#sub"); len(sub) != 66 || !strings.HasSuffix(sub, "v1") {
 		t.Errorf("demo SP shows sub %q, want a pairwise sub", sub)
 	}
-	screenshot("me-" + idp + ".png")
+	if pf.Name == "Sésame+" {
+		for _, sel := range []string{"#id-token-jwe", "#userinfo-jwe"} {
+			if got := spaceRE.ReplaceAllString(strings.ReplaceAll(text(sel), "\u00a0", " "), " "); !jweShown.MatchString(got) {
+				t.Errorf("demo SP %s = %q, want a JWE with enc A256GCM", sel, got)
+			}
+		}
+	}
+	screenshot("me-" + shot + ".png")
 }
 
 func runValue[T any](ctx context.Context, a chromedp.Action[T]) (T, error) {

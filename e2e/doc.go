@@ -2,7 +2,9 @@
 // once, start the broker, the mock identity providers and the demo SP as
 // three separate processes on loopback ports (with a private redis-server, or
 // the in-memory store), and drive real logins over HTTP and in a headless
-// chromium.
+// chromium. The broker serves two platforms, standard and "+" (each on its
+// own port); the "+" tests act as an SP with their own keys (private_key_jwt,
+// JWE id_tokens and userinfo) and drive the mock IdPs' test scenarios.
 //
 // The package has no code of its own: everything lives in its _test.go
 // files. Run it with

@@ -322,7 +322,13 @@ func (a *agent) brokerCallback(t *testing.T, st *stack, cb *url.URL) {
 // continues; it returns the broker's redirect to the SP.
 func (a *agent) consent(t *testing.T, st *stack, who identity) *url.URL {
 	t.Helper()
-	info := a.get(st.Broker + "/authorize/consent").ok(t)
+	return a.consentAt(t, st.Broker, who)
+}
+
+// consentAt is consent on the platform whose issuer is given.
+func (a *agent) consentAt(t *testing.T, issuer string, who identity) *url.URL {
+	t.Helper()
+	info := a.get(issuer + "/authorize/consent").ok(t)
 	if got := info.byID(t, "citizen"); got != who.Name() {
 		t.Errorf("information page greets %q, want %q", got, who.Name())
 	}

@@ -73,6 +73,12 @@ const (
 	otherSecret  = "e2e-only-other-sector-secret-0123456789ab"
 
 	brokerClientAtIdPs = "sesame-std"
+
+	// demoSPPlusID is the demo SP's registration on "+" (private_key_jwt
+	// with the keys the demo SP publishes at /jwks); plusSPID is the test
+	// itself as a "+" SP, whose keys are inline in the config.
+	demoSPPlusID = "demo-sp-plus"
+	plusSPID     = "e2e-plus-sp"
 )
 
 // idpSecrets are the broker's client secrets at each mock IdP.
@@ -80,6 +86,10 @@ var idpSecrets = map[string]string{
 	"impots":  "e2e-only-impots-secret-0123456789abcdef",
 	"ameli":   "e2e-only-ameli-secret-0123456789abcdef",
 	"laposte": "e2e-only-laposte-secret-0123456789abcdef",
+	// The "+" IdPs. msa's broker entry allows eidas1 and eidas2 only,
+	// while the mock msa can assert eidas3: the S100018 row.
+	"france-identite": "e2e-only-france-identite-secret-0123456789",
+	"msa":             "e2e-only-msa-secret-0123456789abcdef012",
 }
 
 // spClient is an SP registration as the test (acting as that SP) uses it.
@@ -105,13 +115,16 @@ type stackOptions struct {
 
 // stack is one running broker, mock-IdP and demo-SP trio.
 type stack struct {
-	Broker    string // the platform's issuer, http://localhost:PORT
+	Broker    string // the standard platform's issuer, http://localhost:PORT
+	Plus      string // the "+" platform's issuer, on its own port
 	Providers string // the mock IdPs' base URL; each issuer is Providers/<id>
 	DemoSP    string // the demo SP's base URL
 	// RP is the base of URIs registered for the test itself acting as an
 	// SP; nothing listens there.
 	RP      string
 	Clients map[string]spClient
+	// PlusSP is the test's own "+" SP, with its private keys.
+	PlusSP *plusClient
 
 	// Redis is a client of the broker's private redis-server (nil on the
 	// memory store); RedisURL is the URL the broker was given.
@@ -143,7 +156,7 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 	if sesameBin == "" {
 		t.Fatal("e2e: the sesame binary was not built (TestMain did not run)")
 	}
-	s := &stack{dir: t.TempDir(), Clients: map[string]spClient{}}
+	s := &stack{dir: t.TempDir(), Clients: map[string]spClient{}, PlusSP: newPlusClient(t)}
 	if !opts.Memory {
 		srv := testredis.Start(t)
 		s.RedisURL = srv.URL()
@@ -178,11 +191,14 @@ var errPortTaken = errors.New("port already in use")
 // waiting until each answers.
 func (s *stack) launch(t *testing.T, opts stackOptions) error {
 	t.Helper()
-	ports := freePorts(t, 4)
+	ports := freePorts(t, 5)
 	s.Broker = fmt.Sprintf("http://localhost:%d", ports[0])
 	s.Providers = fmt.Sprintf("http://localhost:%d", ports[1])
 	s.DemoSP = fmt.Sprintf("http://localhost:%d", ports[2])
 	s.RP = fmt.Sprintf("http://localhost:%d", ports[3])
+	s.Plus = fmt.Sprintf("http://localhost:%d", ports[4])
+	s.PlusSP.RedirectURI = s.RP + "/plus/callback"
+	s.PlusSP.PostLogoutURI = s.RP + "/plus/logged-out"
 	s.Clients[demoSPID] = spClient{
 		ID: demoSPID, Secret: demoSPSecret, Alg: "ES256", Sector: "demo.sesame.localhost",
 		RedirectURI: s.RP + "/demo/callback", PostLogoutURI: s.RP + "/demo/logged-out",
@@ -194,9 +210,9 @@ func (s *stack) launch(t *testing.T, opts stackOptions) error {
 
 	cfgPath := filepath.Join(s.dir, "sesame.yaml")
 	writeConfig(t, cfgPath, configData{
-		BrokerPort: ports[0], ProvidersPort: ports[1], DemoSPPort: ports[2],
-		Broker: s.Broker, Providers: s.Providers, DemoSP: s.DemoSP,
-		Demo: s.Clients[demoSPID], Other: s.Clients[otherSPID],
+		BrokerPort: ports[0], ProvidersPort: ports[1], DemoSPPort: ports[2], PlusPort: ports[4],
+		Broker: s.Broker, Providers: s.Providers, DemoSP: s.DemoSP, Plus: s.Plus,
+		Demo: s.Clients[demoSPID], Other: s.Clients[otherSPID], PlusSP: s.PlusSP,
 		RedisURL: s.RedisURL, SessionKey: randomKey(t), IdPSecrets: idpSecrets,
 		SubSecret: subSecret,
 	})
@@ -210,6 +226,7 @@ func (s *stack) launch(t *testing.T, opts stackOptions) error {
 		url string
 	}{
 		{broker, s.Broker + "/readyz"},
+		{broker, s.Plus + "/readyz"},
 		{providers, s.IdPIssuer("impots") + "/.well-known/openid-configuration"},
 		{demo, s.DemoSP + "/healthz"},
 	} {
@@ -387,15 +404,18 @@ func (s *stack) waitLog(name, substr string, already int) bool {
 
 // configData fills configTemplate.
 type configData struct {
-	BrokerPort, ProvidersPort, DemoSPPort int
-	Broker, Providers, DemoSP             string
-	Demo, Other                           spClient
-	RedisURL, SessionKey, SubSecret       string
-	IdPSecrets                            map[string]string
+	BrokerPort, ProvidersPort, DemoSPPort, PlusPort int
+	Broker, Providers, DemoSP, Plus                 string
+	Demo, Other                                     spClient
+	PlusSP                                          *plusClient
+	RedisURL, SessionKey, SubSecret                 string
+	IdPSecrets                                      map[string]string
 }
 
 // configTemplate is config/dev.yaml with this stack's ports, the test's
-// Redis, and extra redirect URIs for the test acting as an SP.
+// Redis, and extra redirect URIs and SPs for the test acting as an SP.
+// Both platforms share the broker's IdP registry; each mock IdP knows the
+// broker's client by both platforms' callback URIs.
 var configTemplate = template.Must(template.New("cfg").Parse(`# Written by the e2e harness.
 broker:
   redis:
@@ -423,6 +443,19 @@ broker:
       client_id: sesame-std
       client_secret: "{{index .IdPSecrets "laposte"}}"
       acr_values: [eidas1, eidas2, eidas3]
+    - id: france-identite
+      name: France Identité
+      issuer: "{{.Providers}}/france-identite"
+      client_id: sesame-std
+      client_secret: "{{index .IdPSecrets "france-identite"}}"
+      acr_values: [eidas2, eidas3]
+    # The broker allows msa up to eidas2; the mock msa can assert eidas3.
+    - id: msa
+      name: MSA
+      issuer: "{{.Providers}}/msa"
+      client_id: sesame-std
+      client_secret: "{{index .IdPSecrets "msa"}}"
+      acr_values: [eidas1, eidas2]
   platforms:
     - id: std
       listen: "127.0.0.1:{{.BrokerPort}}"
@@ -454,6 +487,39 @@ broker:
           userinfo_signed_response_alg: {{.Other.SignedUserinfo}}
           id_token_signed_response_alg: {{.Other.Alg}}
 
+    - id: plus
+      level: plus
+      listen: "127.0.0.1:{{.PlusPort}}"
+      issuer: "{{.Plus}}"
+      acr_values: [eidas2, eidas3]
+      default_acr: eidas3
+      sso_levels: [eidas2]
+      nonce: required
+      session_ttl: 10m
+      code_ttl: 30s
+      access_token_ttl: 60s
+      id_token_ttl: 60s
+      identity_providers: [france-identite, laposte, msa]
+      service_providers:
+        - client_id: demo-sp-plus
+          name: Démarche sensible de démonstration
+          sector: "{{.Demo.Sector}}"
+          redirect_uris: ["{{.DemoSP}}/callback"]
+          post_logout_redirect_uris: ["{{.DemoSP}}/logged-out"]
+          scopes: [openid, profile, birth, identite_pivot, email]
+          claims: [amr]
+          jwks_uri: "{{.DemoSP}}/jwks"
+          token_endpoint_auth_methods: [private_key_jwt]
+          idp_hints: [france-identite, laposte]
+        - client_id: e2e-plus-sp
+          name: Démarche sensible de test
+          sector: "{{.PlusSP.Sector}}"
+          redirect_uris: ["{{.PlusSP.RedirectURI}}"]
+          post_logout_redirect_uris: ["{{.PlusSP.PostLogoutURI}}"]
+          scopes: [openid, identite_pivot, email]
+          jwks: '{{.PlusSP.PublicJWKS}}'
+          token_endpoint_auth_methods: [private_key_jwt]
+
 providers:
   listen: "127.0.0.1:{{.ProvidersPort}}"
   base_url: "{{.Providers}}"
@@ -464,8 +530,8 @@ providers:
       clients:
         - client_id: sesame-std
           client_secret: "{{index .IdPSecrets "impots"}}"
-          redirect_uris: ["{{.Broker}}/idp/callback"]
-          post_logout_redirect_uris: ["{{.Broker}}/idp/logout/callback"]
+          redirect_uris: ["{{.Broker}}/idp/callback", "{{.Plus}}/idp/callback"]
+          post_logout_redirect_uris: ["{{.Broker}}/idp/logout/callback", "{{.Plus}}/idp/logout/callback"]
     - id: ameli
       name: ameli.fr (mock)
       acr_values: [eidas1]
@@ -473,16 +539,32 @@ providers:
       clients:
         - client_id: sesame-std
           client_secret: "{{index .IdPSecrets "ameli"}}"
-          redirect_uris: ["{{.Broker}}/idp/callback"]
-          post_logout_redirect_uris: ["{{.Broker}}/idp/logout/callback"]
+          redirect_uris: ["{{.Broker}}/idp/callback", "{{.Plus}}/idp/callback"]
+          post_logout_redirect_uris: ["{{.Broker}}/idp/logout/callback", "{{.Plus}}/idp/logout/callback"]
     - id: laposte
       name: L'Identité Numérique La Poste (mock)
       acr_values: [eidas1, eidas2, eidas3]
       clients:
         - client_id: sesame-std
           client_secret: "{{index .IdPSecrets "laposte"}}"
-          redirect_uris: ["{{.Broker}}/idp/callback"]
-          post_logout_redirect_uris: ["{{.Broker}}/idp/logout/callback"]
+          redirect_uris: ["{{.Broker}}/idp/callback", "{{.Plus}}/idp/callback"]
+          post_logout_redirect_uris: ["{{.Broker}}/idp/logout/callback", "{{.Plus}}/idp/logout/callback"]
+    - id: france-identite
+      name: France Identité (mock)
+      acr_values: [eidas2, eidas3]
+      clients:
+        - client_id: sesame-std
+          client_secret: "{{index .IdPSecrets "france-identite"}}"
+          redirect_uris: ["{{.Broker}}/idp/callback", "{{.Plus}}/idp/callback"]
+          post_logout_redirect_uris: ["{{.Broker}}/idp/logout/callback", "{{.Plus}}/idp/logout/callback"]
+    - id: msa
+      name: MSA (mock)
+      acr_values: [eidas1, eidas2, eidas3]
+      clients:
+        - client_id: sesame-std
+          client_secret: "{{index .IdPSecrets "msa"}}"
+          redirect_uris: ["{{.Broker}}/idp/callback", "{{.Plus}}/idp/callback"]
+          post_logout_redirect_uris: ["{{.Broker}}/idp/logout/callback", "{{.Plus}}/idp/logout/callback"]
 
 demo_sp:
   listen: "127.0.0.1:{{.DemoSPPort}}"
@@ -492,6 +574,12 @@ demo_sp:
   client_secret: "{{.Demo.Secret}}"
   scopes: [openid, identite_pivot, email]
   acr_values: eidas1
+  plus:
+    issuer: "{{.Plus}}"
+    client_id: demo-sp-plus
+    auth_method: private_key_jwt
+    scopes: [openid, identite_pivot, email]
+    acr_values: eidas3
 `))
 
 func writeConfig(t *testing.T, path string, d configData) {
