@@ -119,7 +119,11 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 	}
 	// "+" sessions have a fixed life (FC+: 10 min, not sliding).
 	p.sessions = session.New(opt.Store, opt.Box, cfg.Namespace, cfg.SessionTTL.D(30*time.Minute), !cfg.IsPlus())
-	p.pages, err = web.NewRenderer(opt.Theme, "", templates, "templates/*.html")
+	brand := "Identification"
+	if cfg.IsPlus() {
+		brand = "Sésame+ : identification renforcée (eIDAS substantiel ou élevé)"
+	}
+	p.pages, err = web.NewRenderer(opt.Theme, brand, templates, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("platform %s: %w", cfg.ID, err)
 	}
