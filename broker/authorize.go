@@ -170,6 +170,11 @@ func (p *Platform) reuseLogin(w http.ResponseWriter, r *http.Request, sess *sess
 	sess.Step = session.StepAuthenticated
 	sess.Reused = true
 	if req.HasPrompt("none") {
+		// A consent that needs a ticked box cannot be given silently.
+		if sp, ok := p.Client(req.ClientID); ok && needsConsent(sp, req.Scopes) {
+			p.authorizeError(w, r, req, oidcerr.New(oidcerr.ConsentRequired, "this client needs the user's consent, which prompt=none forbids asking"), true)
+			return
+		}
 		p.issueCode(w, r, sess)
 		return
 	}

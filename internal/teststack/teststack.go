@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sesame-id/sesame/broker"
 	"github.com/sesame-id/sesame/config"
@@ -136,6 +137,24 @@ func Plus(spKeys string) Option {
 	}
 }
 
+// RedisURL makes the broker keep its sessions in the Redis at u.
+func RedisURL(u string) Option {
+	return func(c *config.Config) { c.Broker.Redis.URL = u }
+}
+
+// IdPTimeout sets the broker's timeout for its calls to one IdP.
+func IdPTimeout(id string, d time.Duration) Option {
+	return func(c *config.Config) {
+		for i := range c.Broker.IdentityProviders {
+			if c.Broker.IdentityProviders[i].ID == id {
+				c.Broker.IdentityProviders[i].Timeout = config.Duration(d)
+				return
+			}
+		}
+		panic("teststack: IdPTimeout: no IdP " + id)
+	}
+}
+
 // NewBrowser is a fresh browser: cookie jar, redirects not followed.
 func NewBrowser() *http.Client {
 	jar, _ := cookiejar.New(nil)
@@ -201,6 +220,13 @@ func Field(t testing.TB, re *regexp.Regexp, body string) string {
 // the SP.
 func (s *Stack) Login(t testing.TB, params url.Values, idp, identityID string) *url.URL {
 	t.Helper()
+	return s.LoginScenario(t, params, idp, identityID, nil)
+}
+
+// LoginScenario is Login with mock-IdP scenario fields (scenario_acr,
+// scenario_amr, …; see docs/scenarios.md) posted beside the identity.
+func (s *Stack) LoginScenario(t testing.TB, params url.Values, idp, identityID string, scenario url.Values) *url.URL {
+	t.Helper()
 	resp, _ := Get(t, s.Browser, s.BrokerURL+"/authorize?"+params.Encode())
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("authorize: %d", resp.StatusCode)
@@ -208,18 +234,44 @@ func (s *Stack) Login(t testing.TB, params url.Values, idp, identityID string) *
 	if loc := resp.Header.Get("Location"); loc != "/authorize/choose" {
 		return s.Finish(t, Abs(s.BrokerURL, loc))
 	}
+	return s.Finish(t, s.IdPLogin(t, s.Choose(t, idp), identityID, scenario))
+}
+
+// Choose shows the chooser of the request under way, picks idp and returns
+// the broker's redirect to that IdP's authorization endpoint.
+func (s *Stack) Choose(t testing.TB, idp string) string {
+	t.Helper()
 	_, page := Get(t, s.Browser, s.BrokerURL+"/authorize/choose")
-	resp, _ = Post(t, s.Browser, s.BrokerURL+"/authorize/choose", url.Values{"csrf": {Field(t, CSRFRE, page)}, "idp": {idp}})
+	resp, _ := Post(t, s.Browser, s.BrokerURL+"/authorize/choose", url.Values{"csrf": {Field(t, CSRFRE, page)}, "idp": {idp}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("choose: %d", resp.StatusCode)
 	}
-	idpAuth := resp.Header.Get("Location")
-	_, page = Get(t, s.Browser, idpAuth)
-	resp, _ = Post(t, s.Browser, strings.Split(idpAuth, "?")[0], url.Values{"tx": {Field(t, TxRE, page)}, "identity": {identityID}, "action": {"login"}})
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("idp login: %d", resp.StatusCode)
+	return resp.Header.Get("Location")
+}
+
+// IdPLogin opens the mock IdP's login page at idpAuth, posts it for
+// identityID with the scenario fields (nil: behave correctly) and returns
+// the IdP's redirect back to the broker.
+func (s *Stack) IdPLogin(t testing.TB, idpAuth, identityID string, scenario url.Values) string {
+	t.Helper()
+	_, page := Get(t, s.Browser, idpAuth)
+	form := url.Values{"tx": {Field(t, TxRE, page)}, "identity": {identityID}, "action": {"login"}}
+	for k, v := range scenario {
+		form[k] = v
 	}
-	return s.Finish(t, resp.Header.Get("Location"))
+	resp, body := Post(t, s.Browser, strings.Split(idpAuth, "?")[0], form)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("idp login: %d\n%s", resp.StatusCode, body)
+	}
+	return resp.Header.Get("Location")
+}
+
+// WithBrowser returns a copy of the stack driven by a fresh browser, so
+// that several citizens can use one stack, in parallel if need be.
+func (s *Stack) WithBrowser() *Stack {
+	c := *s
+	c.Browser = NewBrowser()
+	return &c
 }
 
 // Finish follows the broker's pages from the callback or SSO to the SP.
