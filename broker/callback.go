@@ -69,6 +69,12 @@ func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 		p.rejectLogin(w, r, sess, errACRTooLow, errors.New("idp returned acr "+safeCode(res.ACR)+" for "+trip.ACR))
 		return
 	case !slices.Contains(up.Config().ACRValues, level):
+		// An IdP claiming more than it may is a failed authentication,
+		// which an essential acr turns into an answer to the SP.
+		if sess.Request.ACREssential {
+			p.endWithError(w, r, sess, oidcerr.New(oidcerr.UnmetAuthenticationRequirements, "the identity provider asserted a level it may not give"))
+			return
+		}
 		p.rejectLogin(w, r, sess, errACRNotAllowed, errors.New("idp returned acr "+level+" outside its allowed list"))
 		return
 	}

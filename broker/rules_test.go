@@ -216,6 +216,7 @@ func TestRuleACRReturned(t *testing.T) {
 		{"essential, lower", true, false, "eidas3", "laposte", "eidas2", true, outcome{spError: "unmet_authentication_requirements"}},
 		{"essential, unknown", true, false, "eidas2", "laposte", "eidas9", true, outcome{spError: "unmet_authentication_requirements"}},
 		{"essential, none on std", false, false, "eidas1", "impots", "none", true, outcome{spError: "unmet_authentication_requirements"}},
+		{"essential, outside the IdP's list", true, false, "eidas2", "msa", "eidas3", true, outcome{spError: "unmet_authentication_requirements"}},
 		{"as asked, not raised", true, false, "eidas2", "laposte", "eidas2", false, outcome{acr: "eidas2"}},
 		{"essential, as asked", true, false, "eidas2", "msa", "eidas2", true, outcome{acr: "eidas2"}},
 		{"higher than asked, not lowered", true, false, "eidas2", "laposte", "eidas3", false, outcome{acr: "eidas3"}},
@@ -545,6 +546,14 @@ func TestRuleScopesAndClaims(t *testing.T) {
 			u, _, _ := b.login(t, authParams("client_id", "amr", "claims", amrClaims), "impots", "angela-dubois", nil)
 			if got := amr(t, b.redeem(t, "amr", u).ID); !slices.Equal(got, []string{"pwd"}) {
 				t.Errorf("amr %v, want [pwd]", got)
+			}
+		})
+		t.Run("amr in userinfo when asked there", func(t *testing.T) {
+			b := r.browser()
+			u, _, _ := b.login(t, authParams("client_id", "amr", "claims", `{"userinfo":{"amr":null}}`), "impots", "angela-dubois", nil)
+			info := b.userinfo(t, b.redeem(t, "amr", u).AccessToken)
+			if got, _ := info["amr"].([]any); len(got) != 1 || got[0] != "pwd" {
+				t.Errorf("userinfo amr %v, want [pwd]", info["amr"])
 			}
 		})
 		t.Run("amr absent when not asked", func(t *testing.T) {

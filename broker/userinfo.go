@@ -126,6 +126,10 @@ func releasedClaims(g *grant) map[string]any {
 			}
 		}
 	}
+	// amr only when asked through claims (checkSPPolicy allowed it).
+	if slices.Contains(g.UserinfoClaims, "amr") && len(g.AMR) > 0 {
+		out["amr"] = g.AMR
+	}
 	return out
 }
 
