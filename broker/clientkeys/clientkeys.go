@@ -39,6 +39,8 @@ type Keys struct {
 	mu      sync.Mutex
 	set     jose.JSONWebKeySet
 	fetched time.Time
+	// forced is the last refetch made for an unknown kid.
+	forced time.Time
 }
 
 // New builds the key set from inline JSON or a jwks_uri (one of them).
@@ -53,17 +55,20 @@ func New(inline, uri string, client *http.Client) (*Keys, error) {
 	return k, nil
 }
 
-// get returns the set, fetching it when stale, or when force is set and
-// the last fetch is older than refetchEvery.
+// get returns the set, fetching it when stale, or when force is set (an
+// unknown kid) and no forced refetch happened within refetchEvery.
 func (k *Keys) get(ctx context.Context, force bool) (jose.JSONWebKeySet, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.uri == "" {
 		return k.set, nil
 	}
-	age := time.Since(k.fetched)
-	if !k.fetched.IsZero() && age < cacheFor && (!force || age < refetchEvery) {
+	fresh := !k.fetched.IsZero() && time.Since(k.fetched) < cacheFor
+	if fresh && (!force || time.Since(k.forced) < refetchEvery) {
 		return k.set, nil
+	}
+	if force && fresh {
+		k.forced = time.Now()
 	}
 	set, err := k.fetch(ctx)
 	if err != nil {
