@@ -68,10 +68,11 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 	sess := p.sessions.New()
 	sess.Step = session.StepAuthorize
 	sess.Request = req
+	// The old session is replaced, not reused: a new login gets a new id,
+	// and the old id dies with it, in the same round trip.
+	var gone []string
 	if existing != nil {
-		// The old session is replaced, not reused: a new login gets a
-		// new id, and the old id dies with it.
-		_ = p.sessions.Destroy(r.Context(), existing.ID)
+		gone = append(gone, existing.ID)
 	}
 	if req.IDPHint != "" {
 		up, _ := p.idp(req.IDPHint)
@@ -80,10 +81,10 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.setCookie(w, sess.ID)
-		p.startTrip(w, r, sess, up)
+		p.startTrip(w, r, sess, up, gone...)
 		return
 	}
-	if err := p.sessions.Save(r.Context(), sess); err != nil {
+	if err := p.sessions.Commit(r.Context(), sess, nil, gone...); err != nil {
 		p.authorizeError(w, r, req, storeOAuthError(err), true)
 		return
 	}

@@ -20,9 +20,26 @@ type Broker struct {
 	Backend string
 }
 
+// Option adjusts how New builds the broker.
+type Option func(*options)
+
+type options struct {
+	wrap func(store.Store) store.Store
+}
+
+// WithStoreWrapper wraps the store every platform uses, for
+// instrumentation (counting round trips, tracing).
+func WithStoreWrapper(wrap func(store.Store) store.Store) Option {
+	return func(o *options) { o.wrap = wrap }
+}
+
 // New opens the store (Redis when an address is configured, else memory)
 // and builds each platform.
-func New(cfg *config.Broker, log *slog.Logger) (*Broker, error) {
+func New(cfg *config.Broker, log *slog.Logger, opts ...Option) (*Broker, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var keys [][]byte
 	for i, k := range cfg.SessionKeys {
 		b, err := seal.ParseKey(k)
@@ -48,6 +65,9 @@ func New(cfg *config.Broker, log *slog.Logger) (*Broker, error) {
 		b.Store, b.Backend = rs, "redis"
 	} else {
 		b.Store, b.Backend = memstore.New(), "memory"
+	}
+	if o.wrap != nil {
+		b.Store = o.wrap(b.Store)
 	}
 	for _, pc := range cfg.Platforms {
 		p, err := NewPlatform(pc, Options{

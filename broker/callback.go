@@ -1,9 +1,11 @@
 package broker
 
 import (
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/sesame-id/sesame/broker/acr"
 	"github.com/sesame-id/sesame/broker/oidcerr"
@@ -17,21 +19,24 @@ import (
 func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	sess, ok := p.requireStep(w, r, session.StepUpstream)
+	// Taking the session (not reading it) makes the callback single use:
+	// of two parallel callbacks, on any replicas, only one gets it.
+	sess, ok := p.takeStep(w, r, session.StepUpstream)
 	if !ok {
 		return
 	}
-	// The state is bound to this browser's session and used once: a
-	// reload, a double callback or another browser's state finds nothing.
-	trip, err := p.sessions.TakeTrip(ctx, sess.ID, q.Get("state"))
-	if err != nil {
-		if errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrCorrupt) {
-			p.fail(w, r, errBadState, err)
-			return
+	// The state is bound to this browser's session: another browser's
+	// state, a forged one or a stale one is refused, and the session is
+	// put back untouched so the real callback can still come.
+	trip := sess.Trip
+	if trip == nil || subtle.ConstantTimeCompare([]byte(session.Digest(q.Get("state"))), []byte(trip.State)) != 1 || time.Since(trip.Created) > tripTTL {
+		if err := p.sessions.Save(ctx, sess); err != nil {
+			p.log.WarnContext(ctx, "restore session", "err", err)
 		}
-		p.fail(w, r, storeError(err), err)
+		p.fail(w, r, errBadState, nil)
 		return
 	}
+	sess.Trip = nil
 	up, ok := p.idp(trip.IdP)
 	if !ok {
 		p.fail(w, r, errBadState, nil)
@@ -94,6 +99,32 @@ func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	p.setCookie(w, sess.ID)
 	redirect(w, r, "/authorize/consent")
+}
+
+// takeStep is requireStep for the callback: it takes the session out of
+// the store, and puts it back when the step is not the expected one.
+func (p *Platform) takeStep(w http.ResponseWriter, r *http.Request, step session.Step) (*session.Session, bool) {
+	c, err := r.Cookie(p.cfg.Cookie)
+	if err != nil {
+		p.fail(w, r, errSessionExpired, nil)
+		return nil, false
+	}
+	sess, err := p.sessions.Take(r.Context(), c.Value)
+	switch {
+	case errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrCorrupt):
+		p.fail(w, r, errSessionExpired, nil)
+		return nil, false
+	case err != nil:
+		p.fail(w, r, storeError(err), err)
+		return nil, false
+	case sess.Step != step || sess.Request == nil:
+		if err := p.sessions.Save(r.Context(), sess); err != nil {
+			p.log.WarnContext(r.Context(), "restore session", "err", err)
+		}
+		p.fail(w, r, errBadStep, nil)
+		return nil, false
+	}
+	return sess, true
 }
 
 // rejectLogin refuses an authentication on a page with a code, and puts

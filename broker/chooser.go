@@ -80,8 +80,9 @@ func (p *Platform) choose(w http.ResponseWriter, r *http.Request) {
 }
 
 // startTrip sends the browser to an IdP with a fresh state, nonce and
-// PKCE pair, recorded under this browser's session.
-func (p *Platform) startTrip(w http.ResponseWriter, r *http.Request, sess *session.Session, up *upstream.Provider) {
+// PKCE pair, recorded in this browser's session (deleting the sessions in
+// gone, which it replaces).
+func (p *Platform) startTrip(w http.ResponseWriter, r *http.Request, sess *session.Session, up *upstream.Provider, gone ...string) {
 	c := up.Config()
 	state, nonce, verifier := session.NewID(), session.NewID(), oauth2.GenerateVerifier()
 	// Ask the IdP for at least the SP's level and never below the IdP's
@@ -92,13 +93,9 @@ func (p *Platform) startTrip(w http.ResponseWriter, r *http.Request, sess *sessi
 		p.keepChoosing(w, r, sess, errIdPUnavailable, err)
 		return
 	}
-	trip := &session.Trip{IdP: c.ID, Issuer: up.Issuer(), Nonce: nonce, Verifier: verifier, ACR: level, Created: time.Now().UTC()}
-	if err := p.sessions.PutTrip(r.Context(), sess.ID, state, trip, tripTTL); err != nil {
-		p.fail(w, r, storeError(err), err)
-		return
-	}
+	sess.Trip = &session.Trip{State: session.Digest(state), IdP: c.ID, Issuer: up.Issuer(), Nonce: nonce, Verifier: verifier, ACR: level, Created: time.Now().UTC()}
 	sess.Step, sess.IdP, sess.Banner = session.StepUpstream, c.ID, ""
-	if err := p.sessions.Save(r.Context(), sess); err != nil {
+	if err := p.sessions.Commit(r.Context(), sess, nil, gone...); err != nil {
 		p.fail(w, r, storeError(err), err)
 		return
 	}

@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/sesame-id/sesame/broker/identity"
+	"github.com/sesame-id/sesame/broker/oidcerr"
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/internal/web"
 )
 
@@ -122,13 +124,16 @@ func (p *Platform) issueCode(w http.ResponseWriter, r *http.Request, sess *sessi
 		g.ACR = req.ACR
 	}
 	code := session.NewID()
-	if err := p.sessions.PutRecord(r.Context(), "code", code, &g, p.cfg.CodeTTL.D(30*time.Second)); err != nil {
-		p.authorizeError(w, r, req, storeOAuthError(err), true)
+	rec, err := p.sessions.Record("code", code, &g, p.cfg.CodeTTL.D(30*time.Second))
+	if err != nil {
+		p.authorizeError(w, r, req, oidcerr.New(oidcerr.ServerError, "internal error").WithCause(err), true)
 		return
 	}
+	// The code and the session moved past this step, in one round trip.
 	sess.Request, sess.Step = nil, session.StepDone
-	if err := p.sessions.Save(r.Context(), sess); err != nil {
-		p.log.WarnContext(r.Context(), "save session after code", "err", err)
+	if err := p.sessions.Commit(r.Context(), sess, []store.Entry{rec}); err != nil {
+		p.authorizeError(w, r, req, storeOAuthError(err), true)
+		return
 	}
 	p.setCookie(w, sess.ID)
 	redirect(w, r, p.successURL(req.RedirectURI, code, req.State))

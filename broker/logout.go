@@ -15,6 +15,7 @@ import (
 	"github.com/sesame-id/sesame/broker/oidcerr"
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/internal/web"
 )
 
@@ -90,21 +91,29 @@ func (p *Platform) endSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if err := p.sessions.Destroy(r.Context(), sess.ID); err != nil {
+	// The broker session dies before the trip to the IdP, in the same
+	// round trip that records where to go back, so a failing IdP cannot
+	// keep it alive.
+	var to string
+	var records []store.Entry
+	if sess.Login != nil {
+		if up, ok := p.idp(sess.Login.IdP); ok {
+			st := session.NewID()
+			if u, ok := up.EndSessionURL(r.Context(), sess.Login.UpstreamIDToken, st); ok {
+				if rec, err := p.sessions.Record("logout", st, &pendingLogout{Target: target}, logoutTTL); err == nil {
+					to, records = u, []store.Entry{rec}
+				}
+			}
+		}
+	}
+	if err := p.sessions.Destroy(r.Context(), sess.ID, records...); err != nil {
 		p.fail(w, r, storeError(err), err)
 		return
 	}
 	p.clearCookie(w)
-	if sess.Login != nil {
-		if up, ok := p.idp(sess.Login.IdP); ok {
-			st := session.NewID()
-			if to, ok := up.EndSessionURL(r.Context(), sess.Login.UpstreamIDToken, st); ok {
-				if err := p.sessions.PutRecord(r.Context(), "logout", st, &pendingLogout{Target: target}, logoutTTL); err == nil {
-					redirect(w, r, to)
-					return
-				}
-			}
-		}
+	if to != "" {
+		redirect(w, r, to)
+		return
 	}
 	p.finishLogout(w, r, target)
 }

@@ -59,15 +59,16 @@ func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 
 	accessToken := session.NewID()
 	atTTL := p.cfg.AccessTokenTTL.D(60 * time.Second)
-	if err := p.sessions.PutRecord(r.Context(), "at", accessToken, &g, atTTL); err != nil {
+	// The token and a marker naming it from the code, so that a replay of
+	// the code revokes it (RFC 6749 §4.1.2), in one round trip. The
+	// marker holds the token's hash only.
+	rec, err := p.sessions.Record("at", accessToken, &g, atTTL)
+	if err == nil {
+		err = p.sessions.Write(r.Context(), rec, p.sessions.Marker("spent", code, session.Digest(accessToken), atTTL))
+	}
+	if err != nil {
 		p.tokenError(w, r, storeOAuthError(err))
 		return
-	}
-	// Remember which token this code issued, so a replay of the code
-	// revokes it (RFC 6749 §4.1.2). The marker names the token by its
-	// hash only.
-	if _, err := p.sessions.AddMarker(r.Context(), "spent", code, session.Digest(accessToken), atTTL); err != nil {
-		p.log.WarnContext(r.Context(), "record spent code", "err", err)
 	}
 	idToken, err := p.idToken(r.Context(), sp, &g, accessToken)
 	if err != nil {

@@ -42,6 +42,9 @@ type Session struct {
 	Request *authreq.Request `json:"req,omitempty"`
 	// IdP is the provider of the trip under way.
 	IdP string `json:"idp,omitempty"`
+	// Trip is the trip to the IdP under way. It lives in the session, so
+	// the callback's single take of the session also consumes the trip.
+	Trip *Trip `json:"trip,omitempty"`
 	// Banner is a message for the chooser after an IdP error (a code from
 	// our catalogue, never upstream text).
 	Banner string `json:"banner,omitempty"`
@@ -68,6 +71,8 @@ type Login struct {
 
 // Trip is one trip to an IdP: what the callback must find to accept it.
 type Trip struct {
+	// State is the hash of the state sent to the IdP.
+	State    string    `json:"state"`
 	IdP      string    `json:"idp"`
 	Issuer   string    `json:"iss"`
 	Nonce    string    `json:"nonce"`
@@ -116,13 +121,9 @@ func digest(secret string) string {
 	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
-// sessionKey puts the hashed id in a Cluster hash tag so that the session
-// and its trips land in one slot.
+// sessionKey puts the hashed id in a Cluster hash tag, so that keys added
+// for a session later land in its slot.
 func (s *Store) sessionKey(id string) string { return s.ns + "{" + digest(id) + "}:sess" }
-
-func (s *Store) tripKey(sessionID, state string) string {
-	return s.ns + "{" + digest(sessionID) + "}:trip:" + digest(state)
-}
 
 // New starts a fresh session (not yet saved).
 func (s *Store) New() *Session {
@@ -148,6 +149,12 @@ func (s *Store) Load(ctx context.Context, id string) (*Session, error) {
 // Save writes the session. A sliding session gets a full TTL again; a fixed
 // one keeps only what is left of its life.
 func (s *Store) Save(ctx context.Context, sess *Session) error {
+	return s.Commit(ctx, sess, nil)
+}
+
+// Commit writes the session together with records (see Record) and
+// deletes the sessions named in gone, in one round trip.
+func (s *Store) Commit(ctx context.Context, sess *Session, records []store.Entry, gone ...string) error {
 	ttl := s.ttl
 	if !s.sliding {
 		ttl = s.ttl - time.Since(sess.Created)
@@ -155,7 +162,35 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 			return ErrNotFound
 		}
 	}
-	return s.put(ctx, s.sessionKey(sess.ID), sess, ttl)
+	e, err := s.entry(s.sessionKey(sess.ID), sess, ttl)
+	if err != nil {
+		return err
+	}
+	var deletes []string
+	for _, id := range gone {
+		deletes = append(deletes, s.sessionKey(id))
+	}
+	if err := s.kv.Write(ctx, append([]store.Entry{e}, records...), deletes...); err != nil {
+		return fmt.Errorf("session: write: %w", err)
+	}
+	return nil
+}
+
+// Take reads and deletes a session at once: of two parallel requests with
+// one session (a replayed IdP callback), only one gets it.
+func (s *Store) Take(ctx context.Context, id string) (*Session, error) {
+	if id == "" || len(id) > 128 {
+		return nil, ErrNotFound
+	}
+	sess := &Session{}
+	if err := s.get(ctx, s.sessionKey(id), sess, true); err != nil {
+		return nil, err
+	}
+	if !s.sliding && time.Since(sess.Created) > s.ttl {
+		return nil, ErrNotFound
+	}
+	sess.ID = id
+	return sess, nil
 }
 
 // Rotate gives the session a new id, as after authentication, so an id
@@ -164,40 +199,44 @@ func (s *Store) Rotate(ctx context.Context, sess *Session) error {
 	old := sess.ID
 	sess.ID = NewID()
 	sess.CSRF = NewID()
-	if err := s.Save(ctx, sess); err != nil {
-		return err
-	}
-	return s.Destroy(ctx, old)
+	return s.Commit(ctx, sess, nil, old)
 }
 
-// Destroy deletes a session.
-func (s *Store) Destroy(ctx context.Context, id string) error {
-	if err := s.kv.Delete(ctx, s.sessionKey(id)); err != nil {
+// Destroy deletes a session and writes records in the same round trip.
+func (s *Store) Destroy(ctx context.Context, id string, records ...store.Entry) error {
+	if err := s.kv.Write(ctx, records, s.sessionKey(id)); err != nil {
 		return fmt.Errorf("session: delete: %w", err)
 	}
 	return nil
 }
 
-// PutTrip records a trip to an IdP under the session and the state sent.
-func (s *Store) PutTrip(ctx context.Context, sessionID, state string, t *Trip, ttl time.Duration) error {
-	return s.put(ctx, s.tripKey(sessionID, state), t, ttl)
+// Record seals a one-time record (code, token, logout) for Commit or
+// Destroy, stored under the hash of its secret in namespace kind.
+func (s *Store) Record(kind, secret string, v any, ttl time.Duration) (store.Entry, error) {
+	return s.entry(s.ns+kind+":"+digest(secret), v, ttl)
 }
 
-// TakeTrip consumes a trip: of two callbacks with one state, in parallel or
-// one after another, only one gets it. A state from another browser finds
-// nothing because the key includes this browser's session.
-func (s *Store) TakeTrip(ctx context.Context, sessionID, state string) (*Trip, error) {
-	t := &Trip{}
-	if err := s.get(ctx, s.tripKey(sessionID, state), t, true); err != nil {
-		return nil, err
-	}
-	return t, nil
+// Marker is a plain (unsealed) record naming another by its digest.
+func (s *Store) Marker(kind, secret, value string, ttl time.Duration) store.Entry {
+	return store.Entry{Key: s.ns + kind + ":" + digest(secret), Value: []byte(value), TTL: ttl}
 }
 
 // PutRecord stores a one-time record (code, token, logout) under the hash of
 // its secret, in namespace kind.
 func (s *Store) PutRecord(ctx context.Context, kind, secret string, v any, ttl time.Duration) error {
-	return s.put(ctx, s.ns+kind+":"+digest(secret), v, ttl)
+	e, err := s.Record(kind, secret, v, ttl)
+	if err != nil {
+		return err
+	}
+	return s.Write(ctx, e)
+}
+
+// Write stores records prepared with Record or Marker in one round trip.
+func (s *Store) Write(ctx context.Context, records ...store.Entry) error {
+	if err := s.kv.Write(ctx, records); err != nil {
+		return fmt.Errorf("session: write: %w", err)
+	}
+	return nil
 }
 
 // GetRecord reads a record without consuming it (access tokens).
@@ -251,15 +290,13 @@ func (s *Store) DeleteDigest(ctx context.Context, kind, d string) error {
 	return nil
 }
 
-func (s *Store) put(ctx context.Context, key string, v any, ttl time.Duration) error {
+// entry seals v under key, bound to it.
+func (s *Store) entry(key string, v any, ttl time.Duration) (store.Entry, error) {
 	plain, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("session: encode: %w", err)
+		return store.Entry{}, fmt.Errorf("session: encode: %w", err)
 	}
-	if err := s.kv.Put(ctx, key, s.box.Seal(plain, []byte(key)), ttl); err != nil {
-		return fmt.Errorf("session: put: %w", err)
-	}
-	return nil
+	return store.Entry{Key: key, Value: s.box.Seal(plain, []byte(key)), TTL: ttl}, nil
 }
 
 func (s *Store) get(ctx context.Context, key string, v any, take bool) error {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sesame-id/sesame/internal/seal"
+	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/internal/store/memstore"
 )
 
@@ -22,6 +23,14 @@ func (s *spy) Put(ctx context.Context, key string, value []byte, ttl time.Durati
 	s.keys = append(s.keys, key)
 	s.values = append(s.values, append([]byte(nil), value...))
 	return s.Store.Put(ctx, key, value, ttl)
+}
+
+func (s *spy) Write(ctx context.Context, puts []store.Entry, deletes ...string) error {
+	for _, e := range puts {
+		s.keys = append(s.keys, e.Key)
+		s.values = append(s.values, append([]byte(nil), e.Value...))
+	}
+	return s.Store.Write(ctx, puts, deletes...)
 }
 
 func newStore(t *testing.T, ttl time.Duration, sliding bool) (*Store, *spy) {
@@ -113,20 +122,41 @@ func TestFixedLifetime(t *testing.T) {
 	}
 }
 
-func TestTripsAreBoundToTheSession(t *testing.T) {
+func TestTakeIsSingleUse(t *testing.T) {
 	s, _ := newStore(t, time.Minute, true)
 	ctx := context.Background()
-	a, b := s.New(), s.New()
-	if err := s.PutTrip(ctx, a.ID, "state", &Trip{IdP: "x"}, time.Minute); err != nil {
+	a := s.New()
+	a.Trip = &Trip{IdP: "x", State: Digest("state")}
+	if err := s.Save(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.TakeTrip(ctx, b.ID, "state"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("another browser took the trip: %v", err)
+	got, err := s.Take(ctx, a.ID)
+	if err != nil || got.Trip == nil || got.Trip.IdP != "x" {
+		t.Fatalf("take: %v %+v", err, got)
 	}
-	if tr, err := s.TakeTrip(ctx, a.ID, "state"); err != nil || tr.IdP != "x" {
-		t.Fatalf("take: %v", err)
+	if _, err := s.Take(ctx, a.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("session taken twice: %v", err)
 	}
-	if _, err := s.TakeTrip(ctx, a.ID, "state"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("trip taken twice: %v", err)
+	if _, err := s.Load(ctx, a.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("taken session still loads: %v", err)
+	}
+}
+
+func TestRotateKillsTheOldID(t *testing.T) {
+	s, _ := newStore(t, time.Minute, true)
+	ctx := context.Background()
+	a := s.New()
+	if err := s.Save(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	old := a.ID
+	if err := s.Rotate(ctx, a); err != nil || a.ID == old {
+		t.Fatalf("rotate: %v", err)
+	}
+	if _, err := s.Load(ctx, old); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("old id still works: %v", err)
+	}
+	if _, err := s.Load(ctx, a.ID); err != nil {
+		t.Fatalf("new id: %v", err)
 	}
 }

@@ -42,7 +42,19 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 	// Take atomically reads and deletes (GETDEL): of N concurrent Takes exactly one gets the value.
 	Take(ctx context.Context, key string) ([]byte, error)
+	// Write applies puts and deletes in one round trip where the backend
+	// allows (a Redis pipeline), to keep each HTTP step within two round
+	// trips. The writes are idempotent, so a resend is harmless; the batch
+	// is not atomic. Every put needs a TTL > 0.
+	Write(ctx context.Context, puts []Entry, deletes ...string) error
 	// Close releases the backend. Operations after Close fail with an
 	// error wrapping ErrUnavailable. Close is idempotent.
 	Close() error
+}
+
+// Entry is one put of a Write.
+type Entry struct {
+	Key   string
+	Value []byte
+	TTL   time.Duration
 }

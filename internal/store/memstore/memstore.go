@@ -145,6 +145,27 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, ttl time.Dura
 	return nil
 }
 
+// Write implements store.Store; in memory it is one critical section.
+func (s *Store) Write(ctx context.Context, puts []store.Entry, deletes ...string) error {
+	for _, e := range puts {
+		if err := checkTTL("write", e.TTL); err != nil {
+			return err
+		}
+	}
+	if err := s.begin(ctx, "write"); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	now := time.Now()
+	for _, e := range puts {
+		s.items[e.Key] = entry{value: clone(e.Value), expires: now.Add(e.TTL)}
+	}
+	for _, k := range deletes {
+		delete(s.items, k)
+	}
+	return nil
+}
+
 // Add implements store.Store.
 func (s *Store) Add(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
 	if err := checkTTL("add", ttl); err != nil {

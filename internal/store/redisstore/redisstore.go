@@ -268,6 +268,27 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, ttl time.Dura
 	})
 }
 
+// Write implements store.Store with one pipeline of SET PX and DEL.
+func (s *Store) Write(ctx context.Context, puts []store.Entry, deletes ...string) error {
+	for _, e := range puts {
+		if err := checkTTL("write", e.TTL); err != nil {
+			return err
+		}
+	}
+	return s.call(ctx, "write", func(ctx context.Context) error {
+		_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, e := range puts {
+				p.Set(ctx, e.Key, e.Value, time.Duration(ttlMillis(e.TTL))*time.Millisecond)
+			}
+			if len(deletes) > 0 {
+				p.Del(ctx, deletes...)
+			}
+			return nil
+		})
+		return err
+	})
+}
+
 // Add implements store.Store with SET NX PX, never resent (see noRetry).
 func (s *Store) Add(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
 	if err := checkTTL("add", ttl); err != nil {

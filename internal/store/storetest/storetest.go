@@ -71,6 +71,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RejectsNonPositiveTTL", testRejectsNonPositiveTTL, false},
 		{"Delete", testDelete, false},
 		{"DeleteMissing", testDeleteMissing, false},
+		{"Write", testWrite, true},
 		{"Take", testTake, false},
 		{"TakeConcurrent", testTakeConcurrent, false},
 		{"Add", testAdd, true},
@@ -568,4 +569,37 @@ func testClosed(t *testing.T, s store.Store) {
 	check("Delete", s.Delete(ctx, k))
 	_, err = s.Take(ctx, k)
 	check("Take", err)
+}
+
+// testWrite checks a batch of puts and deletes: every put lands with its
+// own TTL, deletes apply (also to keys put earlier), and a put without a
+// TTL refuses the whole batch.
+func testWrite(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.Put(ctx, "w:old", []byte("old"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Write(ctx, []store.Entry{
+		{Key: "w:a", Value: []byte("a"), TTL: time.Minute},
+		{Key: "w:short", Value: []byte("s"), TTL: 300 * time.Millisecond},
+	}, "w:old", "w:absent")
+	if err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if v, err := s.Get(ctx, "w:a"); err != nil || string(v) != "a" {
+		t.Fatalf("w:a = %q, %v", v, err)
+	}
+	if _, err := s.Get(ctx, "w:old"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleted key still there: %v", err)
+	}
+	time.Sleep(600 * time.Millisecond)
+	if _, err := s.Get(ctx, "w:short"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a batched put kept no TTL: %v", err)
+	}
+	if err := s.Write(ctx, []store.Entry{{Key: "w:b", Value: []byte("b"), TTL: time.Minute}, {Key: "w:nottl", Value: []byte("x")}}); err == nil {
+		t.Fatal("a put without TTL was accepted")
+	}
+	if _, err := s.Get(ctx, "w:b"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal("a refused batch was partly applied")
+	}
 }

@@ -1,0 +1,131 @@
+package broker_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sesame-id/sesame/broker"
+	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/store"
+	"github.com/sesame-id/sesame/internal/testredis"
+	"github.com/sesame-id/sesame/internal/teststack"
+)
+
+// counting counts store calls: each is one round trip to Redis (Write is
+// one pipeline).
+type counting struct {
+	store.Store
+	n atomic.Int32
+}
+
+func (c *counting) Get(ctx context.Context, k string) ([]byte, error) {
+	c.n.Add(1)
+	return c.Store.Get(ctx, k)
+}
+
+func (c *counting) Put(ctx context.Context, k string, v []byte, ttl time.Duration) error {
+	c.n.Add(1)
+	return c.Store.Put(ctx, k, v, ttl)
+}
+
+func (c *counting) Add(ctx context.Context, k string, v []byte, ttl time.Duration) (bool, error) {
+	c.n.Add(1)
+	return c.Store.Add(ctx, k, v, ttl)
+}
+
+func (c *counting) Delete(ctx context.Context, k string) error {
+	c.n.Add(1)
+	return c.Store.Delete(ctx, k)
+}
+
+func (c *counting) Take(ctx context.Context, k string) ([]byte, error) {
+	c.n.Add(1)
+	return c.Store.Take(ctx, k)
+}
+
+func (c *counting) Write(ctx context.Context, puts []store.Entry, deletes ...string) error {
+	c.n.Add(1)
+	return c.Store.Write(ctx, puts, deletes...)
+}
+
+// TestRedisBudget holds the design's budget: at most 2 Redis round trips
+// per HTTP step of a login, and at most 2 KB per stored session.
+func TestRedisBudget(t *testing.T) {
+	r := testredis.Start(t)
+	s := teststack.New(t, func(c *config.Config) { c.Broker.Redis.URL = r.URL() })
+	// A replica of the stack's broker, on the same Redis, whose store
+	// calls are counted; the IdPs send their callbacks to the stack's
+	// issuer, so the test redirects them here.
+	kv := &counting{}
+	b, err := broker.New(s.Config.Broker, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		broker.WithStoreWrapper(func(st store.Store) store.Store { kv.Store = st; return kv }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	srv := httptest.NewServer(b.Platforms[0])
+	defer srv.Close()
+	here := func(u string) string { return strings.Replace(u, s.BrokerURL, srv.URL, 1) }
+
+	step := func(name string, budget int32) {
+		t.Helper()
+		got := kv.n.Swap(0)
+		if got > budget {
+			t.Errorf("%s made %d store round trips, budget %d", name, got, budget)
+		}
+		t.Logf("%s: %d store round trips", name, got)
+	}
+	br := s.Browser
+	teststack.Get(t, br, srv.URL+"/authorize?"+teststack.AuthParams().Encode())
+	step("authorize", 2)
+	_, page := teststack.Get(t, br, srv.URL+"/authorize/choose")
+	step("chooser", 1)
+	resp, _ := teststack.Post(t, br, srv.URL+"/authorize/choose", url.Values{"csrf": {teststack.Field(t, teststack.CSRFRE, page)}, "idp": {"impots"}})
+	step("choose", 2)
+	idpAuth := resp.Header.Get("Location")
+	_, idpPage := teststack.Get(t, br, idpAuth)
+	resp, _ = teststack.Post(t, br, strings.Split(idpAuth, "?")[0], url.Values{"tx": {teststack.Field(t, teststack.TxRE, idpPage)}, "identity": {"angela-dubois"}, "action": {"login"}})
+	kv.n.Store(0)
+	teststack.Get(t, br, here(resp.Header.Get("Location")))
+	step("callback", 2)
+
+	opt, _ := redis.ParseURL(r.URL())
+	c := redis.NewClient(opt)
+	defer c.Close()
+	keys, err := c.Keys(context.Background(), "*:sess").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("sessions in Redis: %v %v", keys, err)
+	}
+	size, _ := c.StrLen(context.Background(), keys[0]).Result()
+	t.Logf("session after the callback: %d bytes", size)
+	if size > 2048 {
+		t.Errorf("a live session takes %d bytes, budget 2048", size)
+	}
+
+	kv.n.Store(0)
+	_, page = teststack.Get(t, br, srv.URL+"/authorize/consent")
+	step("information page", 1)
+	resp, _ = teststack.Post(t, br, srv.URL+"/authorize/consent", url.Values{"csrf": {teststack.Field(t, teststack.CSRFRE, page)}})
+	step("consent", 2)
+	u, _ := url.Parse(resp.Header.Get("Location"))
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")}, "redirect_uri": {teststack.SPRedirect}}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(teststack.SPID, teststack.SPSecret)
+	tr, err := http.DefaultClient.Do(req)
+	if err != nil || tr.StatusCode != http.StatusOK {
+		t.Fatalf("token: %v %v", err, tr)
+	}
+	tr.Body.Close()
+	step("token", 2)
+}
