@@ -27,7 +27,6 @@ type grant struct {
 	ACR            string            `json:"acr"`
 	AMR            []string          `json:"amr,omitempty"`
 	AuthTime       time.Time         `json:"at"`
-	MaxAgeAsked    bool              `json:"ma,omitempty"`
 	Identity       identity.Identity `json:"id"`
 }
 
@@ -117,7 +116,7 @@ func (p *Platform) issueCode(w http.ResponseWriter, r *http.Request, sess *sessi
 		ClientID: req.ClientID, RedirectURI: req.RedirectURI, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge,
 		Scopes: req.Scopes, IDTokenClaims: req.IDTokenClaims, UserinfoClaims: req.UserinfoClaims,
 		Sub: identity.Sub(p.subSecret, sp.Sector, login.Identity.Hash()),
-		ACR: login.ACR, AMR: login.AMR, AuthTime: login.AuthTime, MaxAgeAsked: req.MaxAge >= 0,
+		ACR: login.ACR, AMR: login.AMR, AuthTime: login.AuthTime,
 		Identity: login.Identity,
 	}
 	if sess.Reused {

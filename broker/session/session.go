@@ -221,15 +221,6 @@ func (s *Store) Marker(kind, secret, value string, ttl time.Duration) store.Entr
 	return store.Entry{Key: s.ns + kind + ":" + digest(secret), Value: []byte(value), TTL: ttl}
 }
 
-// PutRecord stores a one-time record (code, token, logout) under the hash of
-// its secret, in namespace kind.
-func (s *Store) PutRecord(ctx context.Context, kind, secret string, v any, ttl time.Duration) error {
-	e, err := s.Record(kind, secret, v, ttl)
-	if err != nil {
-		return err
-	}
-	return s.Write(ctx, e)
-}
 
 // Write stores records prepared with Record or Marker in one round trip.
 func (s *Store) Write(ctx context.Context, records ...store.Entry) error {
@@ -249,13 +240,6 @@ func (s *Store) TakeRecord(ctx context.Context, kind, secret string, v any) erro
 	return s.get(ctx, s.ns+kind+":"+digest(secret), v, true)
 }
 
-// DeleteRecord removes a record (a revoked token).
-func (s *Store) DeleteRecord(ctx context.Context, kind, secret string) error {
-	if err := s.kv.Delete(ctx, s.ns+kind+":"+digest(secret)); err != nil {
-		return fmt.Errorf("session: delete %s: %w", kind, err)
-	}
-	return nil
-}
 
 // AddMarker stores a marker only if absent (jti replay, one-time use).
 func (s *Store) AddMarker(ctx context.Context, kind, secret string, value string, ttl time.Duration) (bool, error) {

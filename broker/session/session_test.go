@@ -52,7 +52,11 @@ func TestNoSecretInKeysOrValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	code := NewID()
-	if err := s.PutRecord(ctx, "code", code, map[string]string{"family_name": "Dubois"}, time.Minute); err != nil {
+	rec, err := s.Record("code", code, map[string]string{"family_name": "Dubois"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
 	for i, k := range kv.keys {
@@ -67,11 +71,11 @@ func TestNoSecretInKeysOrValues(t *testing.T) {
 	if err != nil || got.Step != StepAuthorize {
 		t.Fatalf("load: %v %+v", err, got)
 	}
-	var rec map[string]string
-	if err := s.TakeRecord(ctx, "code", code, &rec); err != nil || rec["family_name"] != "Dubois" {
-		t.Fatalf("take: %v %v", err, rec)
+	var taken map[string]string
+	if err := s.TakeRecord(ctx, "code", code, &taken); err != nil || taken["family_name"] != "Dubois" {
+		t.Fatalf("take: %v %v", err, taken)
 	}
-	if err := s.TakeRecord(ctx, "code", code, &rec); !errors.Is(err, ErrNotFound) {
+	if err := s.TakeRecord(ctx, "code", code, &taken); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second take: %v", err)
 	}
 }
