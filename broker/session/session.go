@@ -221,7 +221,6 @@ func (s *Store) Marker(kind, secret, value string, ttl time.Duration) store.Entr
 	return store.Entry{Key: s.ns + kind + ":" + digest(secret), Value: []byte(value), TTL: ttl}
 }
 
-
 // Write stores records prepared with Record or Marker in one round trip.
 func (s *Store) Write(ctx context.Context, records ...store.Entry) error {
 	if err := s.kv.Write(ctx, records); err != nil {
@@ -239,7 +238,6 @@ func (s *Store) GetRecord(ctx context.Context, kind, secret string, v any) error
 func (s *Store) TakeRecord(ctx context.Context, kind, secret string, v any) error {
 	return s.get(ctx, s.ns+kind+":"+digest(secret), v, true)
 }
-
 
 // AddMarker stores a marker only if absent (jti replay, one-time use).
 func (s *Store) AddMarker(ctx context.Context, kind, secret string, value string, ttl time.Duration) (bool, error) {
