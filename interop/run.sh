@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 npm install --no-audit --no-fund --silent
 go build -o ../bin/sesame ../cmd/sesame
-sed -e 's/identity_providers: \[impots, ameli, laposte\]/identity_providers: [impots, ameli, laposte, external]/' \
+sed -e 's/identity_providers: \[impots, /identity_providers: [impots, external, /' \
     -e '/^  platforms:/i\    - id: external\n      name: oidc-provider (panva)\n      issuer: http://localhost:8400\n      client_id: sesame-std\n      client_secret: external-op-secret-0123456789abcdef0123\n      acr_values: [eidas1]\n      acr_if_missing: eidas1' \
     ../config/dev.yaml > /tmp/sesame-interop.yaml
 node external-op.mjs > /tmp/sesame-interop-op.log 2>&1 & op=$!
