@@ -53,6 +53,8 @@ func (p *Platform) chooser(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case !c.IsActive():
 			choice.Disabled, choice.Reason = true, "indisponible"
+		case !up.Available():
+			choice.Disabled, choice.Reason = true, "temporairement indisponible, réessayez dans quelques instants"
 		case !acr.AtLeast(highest(c.ACRValues), sess.Request.ACR):
 			choice.Disabled, choice.Reason = true, "niveau de sécurité insuffisant pour ce service"
 		}

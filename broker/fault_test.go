@@ -104,3 +104,43 @@ func TestDrain(t *testing.T) {
 		t.Fatal("a login under way failed while draining")
 	}
 }
+
+// An IdP that keeps timing out is taken off the chooser (circuit breaker)
+// while the other IdPs keep working; posting it anyway sends the citizen
+// back to the chooser instead of to the dead IdP.
+func TestIdPCircuitBreaker(t *testing.T) {
+	s := teststack.New(t, teststack.IdPTimeout("impots", 200*time.Millisecond), func(c *config.Config) {
+		for i := range c.Broker.IdentityProviders {
+			if c.Broker.IdentityProviders[i].ID == "impots" {
+				c.Broker.IdentityProviders[i].CircuitFailures = 2
+				c.Broker.IdentityProviders[i].CircuitCooldown = config.Duration(time.Minute)
+			}
+		}
+	})
+	slow := url.Values{"scenario_token_delay": {"1s"}}
+	for range 2 {
+		b := s.WithBrowser()
+		teststack.Get(t, b.Browser, b.BrokerURL+"/authorize?"+teststack.AuthParams().Encode())
+		back := b.IdPLogin(t, b.Choose(t, "impots"), "angela-dubois", slow)
+		resp, _ := teststack.Get(t, b.Browser, back)
+		if resp.Header.Get("Location") != "/authorize/choose" {
+			t.Fatalf("a timed-out token call: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	b := s.WithBrowser()
+	teststack.Get(t, b.Browser, b.BrokerURL+"/authorize?"+teststack.AuthParams().Encode())
+	_, page := teststack.Get(t, b.Browser, b.BrokerURL+"/authorize/choose")
+	if !strings.Contains(page, `id="idp-impots" disabled`) || !strings.Contains(page, "temporairement indisponible") {
+		t.Fatal("the failing IdP is still offered")
+	}
+	if strings.Contains(page, `id="idp-laposte" disabled`) {
+		t.Fatal("a healthy IdP was switched off too")
+	}
+	resp, _ := teststack.Post(t, b.Browser, b.BrokerURL+"/authorize/choose", url.Values{"csrf": {teststack.Field(t, teststack.CSRFRE, page)}, "idp": {"impots"}})
+	if loc := resp.Header.Get("Location"); loc != "/authorize/choose" {
+		t.Fatalf("choosing the open-circuit IdP went to %q, want back to the chooser", loc)
+	}
+	if u := b.Login(t, teststack.AuthParams(), "laposte", "angela-dubois"); u.Query().Get("code") == "" {
+		t.Fatal("another IdP stopped working")
+	}
+}

@@ -179,6 +179,10 @@ type IdP struct {
 	Active       *bool    `yaml:"active"`
 	Display      *bool    `yaml:"display"`
 	Timeout      Duration `yaml:"timeout"`
+	// CircuitFailures outages in a row (default 5) take the IdP off the
+	// chooser for CircuitCooldown (default 30s); then one login probes it.
+	CircuitFailures int      `yaml:"circuit_failures"`
+	CircuitCooldown Duration `yaml:"circuit_cooldown"`
 }
 
 // IsActive reports whether the IdP can be chosen; an inactive one is greyed out.

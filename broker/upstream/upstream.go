@@ -55,6 +55,8 @@ type Provider struct {
 	verifier *oidc.IDTokenVerifier
 	failedAt time.Time
 	backoff  time.Duration
+
+	circuit *breaker
 }
 
 // metadata is what we read from discovery beyond go-oidc's fields.
@@ -71,6 +73,7 @@ func New(cfg config.IdP, redirectURL, postLogoutURL string, leeway time.Duration
 	timeout := cfg.Timeout.D(6 * time.Second)
 	return &Provider{
 		cfg:         cfg,
+		circuit:     newBreaker(cfg.CircuitFailures, cfg.CircuitCooldown.D(0)),
 		redirectURL: redirectURL,
 		postLogout:  postLogoutURL,
 		leeway:      leeway,
@@ -163,6 +166,10 @@ func (p *Provider) oauth2Config(op *oidc.Provider, meta metadata) *oauth2.Config
 // always: the citizen authenticates at the IdP for this login, so the IdP's
 // own SSO never stands in for the level asked.
 func (p *Provider) AuthCodeURL(ctx context.Context, state, nonce, verifier, acrValues string) (string, error) {
+	if !p.circuit.allow() {
+		return "", fmt.Errorf("%w: %s is switched off after repeated outages", ErrUnavailable, p.cfg.ID)
+	}
+	// Discovery failures are not counted: discovery has its own backoff.
 	op, _, meta, err := p.discover(ctx)
 	if err != nil {
 		return "", err
@@ -227,6 +234,16 @@ type userClaims struct {
 // id_token (signature, iss, aud, exp, iat, nonce, azp, at_hash) and fetches
 // userinfo, whose sub must be the id_token's.
 func (p *Provider) Exchange(ctx context.Context, code, verifier, nonce string) (*Result, error) {
+	res, err := p.exchange(ctx, code, verifier, nonce)
+	p.circuit.record(err)
+	return res, err
+}
+
+// Available reports whether the IdP's circuit is closed (or ready for a
+// probe): the chooser greys out an IdP that is not.
+func (p *Provider) Available() bool { return p.circuit.available() }
+
+func (p *Provider) exchange(ctx context.Context, code, verifier, nonce string) (*Result, error) {
 	op, v, meta, err := p.discover(ctx)
 	if err != nil {
 		return nil, err
