@@ -109,6 +109,7 @@ func (p *Platform) authorizeParams(w http.ResponseWriter, r *http.Request) (url.
 // authorizeError answers an authorization error: on a page when the
 // redirect_uri cannot be trusted, else back to the SP with state and iss.
 func (p *Platform) authorizeError(w http.ResponseWriter, r *http.Request, req *authreq.Request, e *oidcerr.Error, trusted bool) {
+	p.metrics.oauthError(p.cfg.ID, "authorize", e.Code)
 	p.log.InfoContext(r.Context(), "authorize refused", "error", e.Code, "description", e.Description, "cause", e.Cause, "correlation_id", web.CorrelationID(r.Context()))
 	if e.NoRedirect || !trusted || req == nil || req.RedirectURI == "" {
 		pe := errBadRequest

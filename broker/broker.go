@@ -18,6 +18,8 @@ type Broker struct {
 	Store     store.Store
 	// Backend names the store in use, for the start-up log.
 	Backend string
+	// Metrics are every platform's series, for a non-public listener.
+	Metrics *Metrics
 }
 
 // Option adjusts how New builds the broker.
@@ -52,7 +54,7 @@ func New(cfg *config.Broker, log *slog.Logger, opts ...Option) (*Broker, error) 
 	if err != nil {
 		return nil, fmt.Errorf("broker.session_keys: %w", err)
 	}
-	b := &Broker{}
+	b := &Broker{Metrics: NewMetrics()}
 	if cfg.Redis.Enabled() {
 		rs, err := redisstore.Open(redisstore.Config{
 			URL: cfg.Redis.URL, Addrs: cfg.Redis.Addrs, MasterName: cfg.Redis.MasterName,
@@ -72,7 +74,7 @@ func New(cfg *config.Broker, log *slog.Logger, opts ...Option) (*Broker, error) 
 	for _, pc := range cfg.Platforms {
 		p, err := NewPlatform(pc, Options{
 			Store: b.Store, Box: box, SubSecret: cfg.SubSecret, Theme: web.Theme(cfg.Theme),
-			Leeway: cfg.Leeway.D(0), IdPs: cfg.IdentityProviders, Logger: log,
+			Leeway: cfg.Leeway.D(0), IdPs: cfg.IdentityProviders, Logger: log, Metrics: b.Metrics,
 		})
 		if err != nil {
 			_ = b.Store.Close()

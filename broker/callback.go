@@ -59,7 +59,9 @@ func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	start := time.Now()
 	res, err := up.Exchange(ctx, code, trip.Verifier, trip.Nonce)
+	p.metrics.exchange(trip.IdP, time.Since(start))
 	if err != nil {
 		p.keepChoosing(w, r, sess, upstreamError(err), err)
 		return
@@ -97,6 +99,7 @@ func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, storeError(err), err)
 		return
 	}
+	p.metrics.login(p.cfg.ID, trip.IdP, "ok")
 	p.setCookie(w, sess.ID)
 	redirect(w, r, "/authorize/consent")
 }
@@ -130,6 +133,7 @@ func (p *Platform) takeStep(w http.ResponseWriter, r *http.Request, step session
 // rejectLogin refuses an authentication on a page with a code, and puts
 // the session back at the chooser so "Retour" lets the citizen try again.
 func (p *Platform) rejectLogin(w http.ResponseWriter, r *http.Request, sess *session.Session, e web.Error, cause error) {
+	p.metrics.login(p.cfg.ID, sess.IdP, e.Code)
 	sess.Step, sess.Login = session.StepAuthorize, nil
 	if err := p.sessions.Save(r.Context(), sess); err != nil {
 		p.fail(w, r, storeError(err), err)
@@ -140,6 +144,7 @@ func (p *Platform) rejectLogin(w http.ResponseWriter, r *http.Request, sess *ses
 
 // endWithError ends the request at the SP with an OAuth error.
 func (p *Platform) endWithError(w http.ResponseWriter, r *http.Request, sess *session.Session, e *oidcerr.Error) {
+	p.metrics.login(p.cfg.ID, sess.IdP, e.Code)
 	req := sess.Request
 	sess.Request, sess.Step = nil, session.StepDone
 	if sess.Login == nil {

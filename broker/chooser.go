@@ -107,6 +107,7 @@ func (p *Platform) startTrip(w http.ResponseWriter, r *http.Request, sess *sessi
 // keepChoosing returns to the chooser with a banner, so the citizen can
 // pick another IdP instead of facing a dead end.
 func (p *Platform) keepChoosing(w http.ResponseWriter, r *http.Request, sess *session.Session, e web.Error, cause error) {
+	p.metrics.login(p.cfg.ID, sess.IdP, e.Code)
 	p.log.WarnContext(r.Context(), "back to chooser", "code", e.Code, "err", cause, "correlation_id", web.CorrelationID(r.Context()))
 	sess.Step, sess.Banner = session.StepAuthorize, e.Code
 	if err := p.sessions.Save(r.Context(), sess); err != nil {

@@ -43,6 +43,8 @@ type Platform struct {
 	spKeys    map[string]*clientkeys.Keys
 	log       *slog.Logger
 	mux       *http.ServeMux
+	handler   http.Handler
+	metrics   *Metrics
 	secure    bool
 	// draining is set at SIGTERM: readiness fails so the load balancer
 	// stops sending new logins while those under way finish.
@@ -63,6 +65,8 @@ type Options struct {
 	// its config lists.
 	IdPs   []config.IdP
 	Logger *slog.Logger
+	// Metrics, when set, receives the platform's series.
+	Metrics *Metrics
 }
 
 // NewPlatform builds the platform's handler. Signing keys come from the
@@ -75,6 +79,7 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 		clients:   map[string]*config.SP{},
 		spKeys:    map[string]*clientkeys.Keys{},
 		log:       opt.Logger,
+		metrics:   opt.Metrics,
 		secure:    strings.HasPrefix(cfg.Issuer, "https://"),
 	}
 	if p.log == nil {
@@ -174,6 +179,7 @@ func (p *Platform) routes() {
 	m.Handle("GET /static/", http.StripPrefix("/static/", web.Assets()))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { p.pages.RenderError(w, r, web.ErrNotFound) })
 	p.mux = m
+	p.handler = p.metrics.observe(p.cfg.ID, m)
 }
 
 // ServeHTTP serves the platform with a correlation id on every request and
@@ -189,7 +195,7 @@ func (p *Platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				p.pages.RenderError(w, r, web.ErrInternal)
 			}
 		}()
-		p.mux.ServeHTTP(w, r)
+		p.handler.ServeHTTP(w, r)
 	})).ServeHTTP(w, r)
 }
 

@@ -188,6 +188,7 @@ func (p *Platform) revokeReplayed(r *http.Request, code string) {
 }
 
 func (p *Platform) tokenError(w http.ResponseWriter, r *http.Request, e *oidcerr.Error) {
+	p.metrics.oauthError(p.cfg.ID, "token", e.Code)
 	p.log.InfoContext(r.Context(), "token refused", "error", e.Code, "description", e.Description, "cause", e.Cause)
 	e.WriteJSON(w)
 }

@@ -39,6 +39,9 @@ type Broker struct {
 	Theme string `yaml:"theme"`
 	// Leeway is the clock skew accepted on upstream tokens.
 	Leeway Duration `yaml:"leeway"`
+	// MetricsListen serves Prometheus metrics on its own address, which
+	// must not be public; empty: no metrics listener.
+	MetricsListen string `yaml:"metrics_listen"`
 
 	Platforms         []Platform `yaml:"platforms"`
 	IdentityProviders []IdP      `yaml:"identity_providers"`

@@ -69,6 +69,11 @@ func (b *Broker) validate(p *Problems) {
 	default:
 		p.add("broker", "theme", "%q: expected dsfr or neutral", b.Theme)
 	}
+	if b.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(b.MetricsListen); err != nil {
+			p.add("broker", "metrics_listen", "expected host:port, got %q", b.MetricsListen)
+		}
+	}
 	if b.Redis.URL != "" && len(b.Redis.Addrs) > 0 {
 		p.add("broker", "redis", "set url or addrs, not both")
 	}

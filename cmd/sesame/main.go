@@ -132,6 +132,11 @@ func run(cmd string, args []string) error {
 			servers = append(servers, server{"broker", p.Listen(), p.Issuer(), p})
 			drainers = append(drainers, p.Drain)
 		}
+		if addr := cfg.Broker.MetricsListen; addr != "" {
+			mux := http.NewServeMux()
+			mux.Handle("GET /metrics", b.Metrics.Handler())
+			servers = append(servers, server{"metrics", addr, "http://" + addr + "/metrics", mux})
+		}
 	}
 	if want("providers") {
 		if cfg.Providers == nil {
