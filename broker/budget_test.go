@@ -53,6 +53,11 @@ func (c *counting) Take(ctx context.Context, k string) ([]byte, error) {
 	return c.Store.Take(ctx, k)
 }
 
+func (c *counting) Incr(ctx context.Context, k string, ttl time.Duration) (int64, error) {
+	c.n.Add(1)
+	return c.Store.Incr(ctx, k, ttl)
+}
+
 func (c *counting) Write(ctx context.Context, puts []store.Entry, deletes ...string) error {
 	c.n.Add(1)
 	return c.Store.Write(ctx, puts, deletes...)

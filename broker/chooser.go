@@ -85,6 +85,10 @@ func (p *Platform) choose(w http.ResponseWriter, r *http.Request) {
 // PKCE pair, recorded in this browser's session (deleting the sessions in
 // gone, which it replaces).
 func (p *Platform) startTrip(w http.ResponseWriter, r *http.Request, sess *session.Session, up *upstream.Provider, gone ...string) {
+	if !p.allowed(r.Context(), "login", clientIP(r), p.cfg.RateLimits.LoginsPerIP) {
+		p.tooManyLogins(w, r)
+		return
+	}
 	c := up.Config()
 	state, nonce, verifier := session.NewID(), session.NewID(), oauth2.GenerateVerifier()
 	// Ask the IdP for at least the SP's level and never below the IdP's

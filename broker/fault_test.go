@@ -144,3 +144,42 @@ func TestIdPCircuitBreaker(t *testing.T) {
 		t.Fatal("another IdP stopped working")
 	}
 }
+
+// Rate limits: token requests per client and trips to an IdP per client
+// IP, counted in the store so replicas share them; 429 with Retry-After.
+func TestRateLimits(t *testing.T) {
+	r := testredis.Start(t)
+	for name, opt := range map[string]teststack.Option{
+		"memory": func(*config.Config) {},
+		"redis":  func(c *config.Config) { c.Broker.Redis.URL = r.URL() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := teststack.New(t, opt, func(c *config.Config) {
+				c.Broker.Platforms[0].RateLimits = config.RateLimits{TokenPerClient: 3, LoginsPerIP: 2}
+			})
+			for i := range 2 {
+				if u := s.WithBrowser().Login(t, teststack.AuthParams(), "impots", "angela-dubois"); u.Query().Get("code") == "" {
+					t.Fatalf("login %d refused under the limit", i+1)
+				}
+			}
+			b := s.WithBrowser()
+			teststack.Get(t, b.Browser, b.BrokerURL+"/authorize?"+teststack.AuthParams().Encode())
+			_, page := teststack.Get(t, b.Browser, b.BrokerURL+"/authorize/choose")
+			resp, body := teststack.Post(t, b.Browser, b.BrokerURL+"/authorize/choose", url.Values{"csrf": {teststack.Field(t, teststack.CSRFRE, page)}, "idp": {"impots"}})
+			if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "S190006") {
+				t.Fatalf("third login attempt in a minute: %d", resp.StatusCode)
+			}
+
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {"unknown"}, "redirect_uri": {teststack.SPRedirect}}
+			for i := range 3 {
+				if status, _ := s.Token(t, form, true); status != http.StatusBadRequest {
+					t.Fatalf("token request %d: %d, want 400 invalid_grant", i+1, status)
+				}
+			}
+			status, out := s.Token(t, form, true)
+			if status != http.StatusTooManyRequests || out["error"] != "temporarily_unavailable" {
+				t.Fatalf("fourth token request: %d %v", status, out)
+			}
+		})
+	}
+}

@@ -24,6 +24,13 @@ import (
 
 // token is step 6: the SP redeems its code.
 func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	// Counted before authentication, so guessing a client's secret is
+	// limited too.
+	if id := claimedClient(r); id != "" && !p.allowed(r.Context(), "token", id, p.cfg.RateLimits.TokenPerClient) {
+		p.tooManyTokens(w)
+		return
+	}
 	sp, form, oerr := p.authenticateClient(w, r)
 	if oerr != nil {
 		p.tokenError(w, r, oerr)
@@ -141,6 +148,25 @@ func (p *Platform) authenticateClient(w http.ResponseWriter, r *http.Request) (*
 		return nil, nil, oidcerr.New(oidcerr.InvalidClient, "client authentication failed")
 	}
 	return sp, form, nil
+}
+
+// claimedClient is the client_id a token request names (Basic, form or
+// assertion issuer are all cut to at most 256 bytes before use).
+func claimedClient(r *http.Request) string {
+	if id, _, ok := r.BasicAuth(); ok {
+		return trim(id)
+	}
+	if err := r.ParseForm(); err == nil {
+		return trim(r.PostForm.Get("client_id"))
+	}
+	return ""
+}
+
+func trim(s string) string {
+	if len(s) > 256 {
+		return s[:256]
+	}
+	return s
 }
 
 // secretEqual compares in constant time; hashing first makes the time

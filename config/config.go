@@ -99,10 +99,20 @@ type Platform struct {
 	AccessTokenTTL Duration `yaml:"access_token_ttl"`
 	IDTokenTTL     Duration `yaml:"id_token_ttl"`
 
+	// RateLimits cap, per minute, token requests per client and login
+	// attempts (trips to an IdP) per client IP; 0 means no limit.
+	RateLimits RateLimits `yaml:"rate_limits"`
+
 	// IdentityProviders lists the ids of the IdPs offered on this platform,
 	// in chooser order.
 	IdentityProviders []string `yaml:"identity_providers"`
 	ServiceProviders  []SP     `yaml:"service_providers"`
+}
+
+// RateLimits are per-minute limits; 0 switches one off.
+type RateLimits struct {
+	TokenPerClient int `yaml:"token_per_client"`
+	LoginsPerIP    int `yaml:"logins_per_ip"`
 }
 
 // SP is a service provider registered on a platform.

@@ -47,6 +47,10 @@ type Store interface {
 	// trips. The writes are idempotent, so a resend is harmless; the batch
 	// is not atomic. Every put needs a TTL > 0.
 	Write(ctx context.Context, puts []Entry, deletes ...string) error
+	// Incr adds one to the counter at key and returns the new count; the
+	// first increment starts the key's TTL (a fixed window), later ones
+	// keep it. Used for rate limits.
+	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)
 	// Close releases the backend. Operations after Close fail with an
 	// error wrapping ErrUnavailable. Close is idempotent.
 	Close() error

@@ -8,6 +8,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -164,6 +165,32 @@ func (s *Store) Write(ctx context.Context, puts []store.Entry, deletes ...string
 		delete(s.items, k)
 	}
 	return nil
+}
+
+// Incr implements store.Store; the count is kept as decimal text, as
+// Redis does.
+func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	if err := checkTTL("incr", ttl); err != nil {
+		return 0, err
+	}
+	if err := s.begin(ctx, "incr"); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	e, ok := s.lookup(key)
+	n := int64(1)
+	if ok {
+		prev, err := strconv.ParseInt(string(e.value), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("memstore: incr: value is not a counter")
+		}
+		n = prev + 1
+	} else {
+		e.expires = time.Now().Add(ttl)
+	}
+	e.value = []byte(strconv.FormatInt(n, 10))
+	s.items[key] = e
+	return n, nil
 }
 
 // Add implements store.Store.

@@ -289,6 +289,29 @@ func (s *Store) Write(ctx context.Context, puts []store.Entry, deletes ...string
 	})
 }
 
+// Incr implements store.Store with INCR and PEXPIRE NX in one pipeline:
+// the TTL is set by the first increment only, so the window is fixed.
+func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	if err := checkTTL("incr", ttl); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.call(ctx, "incr", func(ctx context.Context) error {
+		var incr *redis.IntCmd
+		_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			incr = p.Incr(ctx, key)
+			p.Do(ctx, "pexpire", key, ttlMillis(ttl), "nx")
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		n = incr.Val()
+		return nil
+	})
+	return n, err
+}
+
 // Add implements store.Store with SET NX PX, never resent (see noRetry).
 func (s *Store) Add(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
 	if err := checkTTL("add", ttl); err != nil {

@@ -72,6 +72,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Delete", testDelete, false},
 		{"DeleteMissing", testDeleteMissing, false},
 		{"Write", testWrite, true},
+		{"Incr", testIncr, true},
 		{"Take", testTake, false},
 		{"TakeConcurrent", testTakeConcurrent, false},
 		{"Add", testAdd, true},
@@ -601,5 +602,27 @@ func testWrite(t *testing.T, s store.Store) {
 	}
 	if _, err := s.Get(ctx, "w:b"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatal("a refused batch was partly applied")
+	}
+}
+
+// testIncr checks a fixed-window counter: it counts from 1, later
+// increments keep the first TTL, and after it the count starts again.
+func testIncr(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for want := int64(1); want <= 3; want++ {
+		n, err := s.Incr(ctx, "incr:k", 400*time.Millisecond)
+		if err != nil || n != want {
+			t.Fatalf("Incr = %d, %v; want %d", n, err, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// 300 ms have passed: a TTL renewed by each increment would still
+	// hold at 700 ms, a fixed one has ended.
+	time.Sleep(400 * time.Millisecond)
+	if n, err := s.Incr(ctx, "incr:k", 400*time.Millisecond); err != nil || n != 1 {
+		t.Fatalf("after the window Incr = %d, %v; want 1", n, err)
+	}
+	if _, err := s.Incr(ctx, "incr:nottl", 0); err == nil {
+		t.Fatal("Incr without TTL accepted")
 	}
 }
