@@ -28,6 +28,7 @@ type grant struct {
 	AMR            []string          `json:"amr,omitempty"`
 	AuthTime       time.Time         `json:"at"`
 	Identity       identity.Identity `json:"id"`
+	SID            string            `json:"sid,omitempty"`
 }
 
 type consentView struct {
@@ -121,6 +122,10 @@ func (p *Platform) issueCode(w http.ResponseWriter, r *http.Request, sess *sessi
 	}
 	if sess.Reused {
 		g.ACR = req.ACR
+	}
+	g.SID = sess.SID
+	if !slices.Contains(sess.Clients, req.ClientID) {
+		sess.Clients = append(sess.Clients, req.ClientID)
 	}
 	code := session.NewID()
 	rec, err := p.sessions.Record("code", code, &g, p.cfg.CodeTTL.D(30*time.Second))

@@ -111,6 +111,7 @@ func (p *Platform) endSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.clearCookie(w)
+	p.notifyLogout(sess)
 	if to != "" {
 		redirect(w, r, to)
 		return

@@ -49,6 +49,8 @@ type Platform struct {
 	// draining is set at SIGTERM: readiness fails so the load balancer
 	// stops sending new logins while those under way finish.
 	draining atomic.Bool
+	// backchannelSlots bounds back-channel logout deliveries under way.
+	backchannelSlots chan struct{}
 }
 
 // Drain makes readiness fail from now on, ahead of a graceful shutdown.
@@ -80,7 +82,9 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 		spKeys:    map[string]*clientkeys.Keys{},
 		log:       opt.Logger,
 		metrics:   opt.Metrics,
-		secure:    strings.HasPrefix(cfg.Issuer, "https://"),
+
+		backchannelSlots: make(chan struct{}, backchannelSlots),
+		secure:           strings.HasPrefix(cfg.Issuer, "https://"),
 	}
 	if p.log == nil {
 		p.log = slog.Default()

@@ -231,6 +231,7 @@ type idClaims struct {
 	ACR      string   `json:"acr"`
 	AMR      []string `json:"amr,omitempty"`
 	AtHash   string   `json:"at_hash"`
+	SID      string   `json:"sid,omitempty"`
 }
 
 func (p *Platform) idToken(ctx context.Context, sp *config.SP, g *grant, accessToken string) (string, error) {
@@ -243,7 +244,7 @@ func (p *Platform) idToken(ctx context.Context, sp *config.SP, g *grant, accessT
 	c := idClaims{
 		Issuer: p.cfg.Issuer, Subject: g.Sub, Audience: sp.ClientID,
 		Expiry: now.Add(p.cfg.IDTokenTTL.D(60 * time.Second)).Unix(), IssuedAt: now.Unix(),
-		AuthTime: g.AuthTime.Unix(), Nonce: g.Nonce, ACR: g.ACR, AtHash: atHash,
+		AuthTime: g.AuthTime.Unix(), Nonce: g.Nonce, ACR: g.ACR, AtHash: atHash, SID: g.SID,
 	}
 	// amr only when the SP asked for it through the claims parameter, as
 	// FranceConnect does.

@@ -162,6 +162,9 @@ type SP struct {
 	// Claims are the claims the SP may ask for through the claims
 	// parameter beyond its scopes (amr).
 	Claims []string `yaml:"claims"`
+	// BackchannelLogoutURI receives a logout token when a session in
+	// which the SP got a code ends (OIDC Back-Channel Logout 1.0).
+	BackchannelLogoutURI string `yaml:"backchannel_logout_uri"`
 }
 
 // Encrypts reports whether the SP's id_tokens and userinfo are encrypted.

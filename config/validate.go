@@ -274,6 +274,11 @@ func (pl *Platform) validateSPs(platform string, p *Problems) {
 				p.add(entry, "redirect_uris", "%q: must not contain a fragment", u)
 			}
 		}
+		if sp.BackchannelLogoutURI != "" {
+			if err := checkURL(sp.BackchannelLogoutURI, true); err != nil {
+				p.add(entry, "backchannel_logout_uri", "%v", err)
+			}
+		}
 		for _, u := range sp.PostLogoutRedirectURIs {
 			if err := checkURL(u, true); err != nil {
 				p.add(entry, "post_logout_redirect_uris", "%q: %v", u, err)

@@ -56,6 +56,12 @@ type Session struct {
 	// Created is when the session began; with a non-sliding TTL it bounds
 	// the session's whole life.
 	Created time.Time `json:"created"`
+	// SID names the session in id_tokens and logout tokens. Unlike ID it
+	// survives rotation and is no secret.
+	SID string `json:"sid"`
+	// Clients are the SPs that got a code in this session: the ones to
+	// notify by back-channel logout.
+	Clients []string `json:"clients,omitempty"`
 }
 
 // Login is an authentication done at an IdP.
@@ -127,7 +133,7 @@ func (s *Store) sessionKey(id string) string { return s.ns + "{" + digest(id) + 
 
 // New starts a fresh session (not yet saved).
 func (s *Store) New() *Session {
-	return &Session{ID: NewID(), CSRF: NewID(), Created: time.Now().UTC()}
+	return &Session{ID: NewID(), CSRF: NewID(), SID: NewID()[:22], Created: time.Now().UTC()}
 }
 
 // Load returns the session for a cookie value.
