@@ -30,6 +30,15 @@ func (p *Problems) Error() string {
 // Is lets callers test for ErrInvalid.
 func (p *Problems) Is(target error) bool { return target == ErrInvalid }
 
+// levels reports every value of a list that is not a known level.
+func (p *Problems) levels(entry, field string, values []string) {
+	for _, v := range values {
+		if !slices.Contains(KnownACR, v) {
+			p.add(entry, field, "%q: expected one of %s", v, strings.Join(KnownACR, ", "))
+		}
+	}
+}
+
 func (p *Problems) add(entry, field, format string, args ...any) {
 	p.Items = append(p.Items, fmt.Sprintf("%s: %s: %s", entry, field, fmt.Sprintf(format, args...)))
 }
@@ -115,11 +124,7 @@ func (b *Broker) validate(p *Problems) {
 		if len(idp.ACRValues) == 0 {
 			p.add(entry, "acr_values", "list the levels this IdP may assert (eidas1, eidas2, eidas3)")
 		}
-		for _, a := range idp.ACRValues {
-			if !slices.Contains(KnownACR, a) {
-				p.add(entry, "acr_values", "%q: expected one of %s", a, strings.Join(KnownACR, ", "))
-			}
-		}
+		p.levels(entry, "acr_values", idp.ACRValues)
 		for k, v := range idp.ACRMap {
 			if !slices.Contains(KnownACR, v) {
 				p.add(entry, "acr_map", "%q maps to %q: expected one of %s", k, v, strings.Join(KnownACR, ", "))
@@ -184,11 +189,7 @@ func (b *Broker) validate(p *Problems) {
 		default:
 			p.add(entry, "acr_error", "%q: expected invalid_request or invalid_acr", pl.ACRError)
 		}
-		for _, a := range pl.ACRValues {
-			if !slices.Contains(KnownACR, a) {
-				p.add(entry, "acr_values", "%q: expected one of %s", a, strings.Join(KnownACR, ", "))
-			}
-		}
+		p.levels(entry, "acr_values", pl.ACRValues)
 		if pl.DefaultACR == "" {
 			pl.DefaultACR = pl.ACRValues[0]
 			if pl.IsPlus() {
@@ -429,11 +430,7 @@ func (pr *Providers) validate(p *Problems) {
 		if len(m.ACRValues) == 0 {
 			p.add(entry, "acr_values", "list the levels this IdP can assert")
 		}
-		for _, a := range m.ACRValues {
-			if !slices.Contains(KnownACR, a) {
-				p.add(entry, "acr_values", "%q: expected one of %s", a, strings.Join(KnownACR, ", "))
-			}
-		}
+		p.levels(entry, "acr_values", m.ACRValues)
 		for k, cl := range m.Clients {
 			ce := fmt.Sprintf("%s.clients[%d] (%s)", entry, k, cl.ClientID)
 			if cl.ClientID == "" {
