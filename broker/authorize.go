@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -20,6 +21,10 @@ const maxForm = 64 << 10
 // authorize is step 1: validate the SP's request, keep it in a session, and
 // send the browser to the chooser (or straight on, for SSO or idp_hint).
 func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
+	if ok, left := p.limit(r.Context(), "authorize", clientIP(r), p.cfg.RateLimits.AuthorizePerIP); !ok {
+		p.tooManyPages(w, r, left)
+		return
+	}
 	q, ok := p.authorizeParams(w, r)
 	if !ok {
 		return
@@ -65,31 +70,43 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	sess := p.sessions.New()
-	sess.Step = session.StepAuthorize
-	sess.Request = req
-	// The old session is replaced, not reused: a new login gets a new id,
-	// and the old id dies with it, in the same round trip.
-	var gone []string
-	if existing != nil {
-		gone = append(gone, existing.ID)
-	}
+	// A new login: the request waits at the chooser in a sealed cookie,
+	// and the store holds nothing until the citizen chooses an IdP. The
+	// old session is replaced then, not reused.
+	sess := p.sessions.NewPending(req)
 	if req.IDPHint != "" {
 		up, _ := p.idp(req.IDPHint)
 		if up == nil || !up.Config().IsActive() || !acr.AtLeast(highest(up.Config().ACRValues), req.ACR) {
 			p.authorizeError(w, r, req, oidcerr.New(oidcerr.InvalidRequest, "idp_hint names an identity provider that cannot serve this request now"), true)
 			return
 		}
-		p.setCookie(w, sess.ID)
-		p.startTrip(w, r, sess, up, gone...)
+		p.startTrip(w, r, sess, up)
 		return
 	}
-	if err := p.sessions.Commit(r.Context(), sess, nil, gone...); err != nil {
+	if err := p.holdPending(w, r, sess); err != nil {
 		p.authorizeError(w, r, req, storeOAuthError(err), true)
 		return
 	}
-	p.setCookie(w, sess.ID)
 	redirect(w, r, "/authorize/choose")
+}
+
+// holdPending keeps a new request for the chooser: in its sealed cookie,
+// or, when it is too large for one, in the store under a session cookie.
+func (p *Platform) holdPending(w http.ResponseWriter, r *http.Request, sess *session.Session) error {
+	v, err := p.sessions.SealPending(sess)
+	if err == nil {
+		p.setPendingCookie(w, v)
+		return nil
+	}
+	if !errors.Is(err, session.ErrPendingTooLarge) {
+		return err
+	}
+	if err := p.sessions.Commit(r.Context(), sess, nil, p.sessionCookie(r)); err != nil {
+		return err
+	}
+	p.setCookie(w, sess.ID)
+	p.clearPendingCookie(w)
+	return nil
 }
 
 // authorizeParams reads the request from the query (GET) or the form
@@ -171,13 +188,16 @@ func (p *Platform) reuseLogin(w http.ResponseWriter, r *http.Request, sess *sess
 	sess.Request = req
 	sess.Step = session.StepAuthenticated
 	sess.Reused = true
+	sess.Issued, sess.IssuedAt = "", time.Time{}
 	if req.HasPrompt("none") {
 		// A consent that needs a ticked box cannot be given silently.
 		if sp, ok := p.Client(req.ClientID); ok && needsConsent(sp, req.Scopes) {
 			p.authorizeError(w, r, req, oidcerr.New(oidcerr.ConsentRequired, "this client needs the user's consent, which prompt=none forbids asking"), true)
 			return
 		}
-		p.issueCode(w, r, sess)
+		// Each /authorize is a request of its own: parallel ones each
+		// get their code, so no compare-and-set here.
+		p.issueCode(w, r, sess, false)
 		return
 	}
 	if err := p.sessions.Save(r.Context(), sess); err != nil {

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,6 +24,12 @@ const (
 	// delivery is dropped and logged rather than queued without end.
 	backchannelSlots = 64
 )
+
+// backchannelBackoff are the waits before each retry of a delivery that
+// failed (unreachable SP, timeout, 5xx, 429): five retries within 16 s,
+// well inside the logout token's life. A 4xx other than 429 is the SP
+// refusing the token, and is not retried.
+var backchannelBackoff = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}
 
 // backchannelClient posts logout tokens: short timeout, no redirects, so a
 // dead or slow SP costs a goroutine for 5 s at most.
@@ -77,22 +85,44 @@ func (p *Platform) notifyLogout(sess *session.Session) {
 	}
 }
 
+// deliverLogout posts a logout token, retrying with backoff while the SP
+// is unreachable or failing.
 func (p *Platform) deliverLogout(uri, clientID, token string) {
+	for attempt := 0; ; attempt++ {
+		retry, err := postLogout(uri, token)
+		if err == nil {
+			return
+		}
+		if !retry || attempt >= len(backchannelBackoff) {
+			p.log.Warn("back-channel logout not delivered", "client_id", clientID, "attempts", attempt+1, "err", err)
+			return
+		}
+		time.Sleep(backchannelBackoff[attempt])
+	}
+}
+
+// postLogout makes one delivery and says whether a failure is worth a
+// retry.
+func postLogout(uri, token string) (retry bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), backchannelClient.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, uri, strings.NewReader(url.Values{"logout_token": {token}}.Encode()))
 	if err != nil {
-		p.log.Warn("back-channel logout", "client_id", clientID, "err", err)
-		return
+		return false, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := backchannelClient.Do(req)
 	if err != nil {
-		p.log.Warn("back-channel logout not delivered", "client_id", clientID, "err", err)
-		return
+		return true, err
 	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
-		p.log.Warn("back-channel logout refused", "client_id", clientID, "status", resp.StatusCode)
+	switch {
+	case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNoContent:
+		return false, nil
+	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
+		return true, fmt.Errorf("status %d", resp.StatusCode)
+	default:
+		return false, fmt.Errorf("refused with status %d", resp.StatusCode)
 	}
 }

@@ -82,6 +82,9 @@ func New(cfg *config.Broker, log *slog.Logger, opts ...Option) (*Broker, error) 
 		}
 		b.Platforms = append(b.Platforms, p)
 	}
+	for _, p := range b.Platforms {
+		p.peers = b.Platforms
+	}
 	return b, nil
 }
 

@@ -53,7 +53,7 @@ func (c *counting) Take(ctx context.Context, k string) ([]byte, error) {
 	return c.Store.Take(ctx, k)
 }
 
-func (c *counting) Incr(ctx context.Context, k string, ttl time.Duration) (int64, error) {
+func (c *counting) Incr(ctx context.Context, k string, ttl time.Duration) (int64, time.Duration, error) {
 	c.n.Add(1)
 	return c.Store.Incr(ctx, k, ttl)
 }
@@ -133,4 +133,14 @@ func TestRedisBudget(t *testing.T) {
 	}
 	tr.Body.Close()
 	step("token", 2)
+}
+
+func (c *counting) Swap(ctx context.Context, prev []byte, next store.Entry, puts []store.Entry, deletes ...string) (bool, error) {
+	c.n.Add(1)
+	return c.Store.Swap(ctx, prev, next, puts, deletes...)
+}
+
+func (c *counting) GetMany(ctx context.Context, keys ...string) ([][]byte, error) {
+	c.n.Add(1)
+	return c.Store.GetMany(ctx, keys...)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/sesame-id/sesame/broker/oidcerr"
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/broker/upstream"
+	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/internal/web"
 )
 
@@ -95,7 +96,12 @@ func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 		AuthTime: res.AuthTime, UpstreamIDToken: res.IDToken,
 	}
 	sess.Step, sess.Reused = session.StepAuthenticated, false
-	if err := p.sessions.Rotate(ctx, sess); err != nil {
+	// Rotated, with the index by which the IdP's back-channel logout
+	// finds this session, in one round trip.
+	index := func(s *session.Session) []store.Entry {
+		return p.sessions.UpstreamIndex(s, trip.IdP, res.SID, res.Subject)
+	}
+	if err := p.sessions.Rotate(ctx, sess, index); err != nil {
 		p.fail(w, r, storeError(err), err)
 		return
 	}

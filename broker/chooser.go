@@ -3,6 +3,7 @@ package broker
 import (
 	"crypto/subtle"
 	"net/http"
+	"slices"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -37,7 +38,7 @@ type chooserView struct {
 
 // chooser is step 2: the IdPs this SP may use at this level.
 func (p *Platform) chooser(w http.ResponseWriter, r *http.Request) {
-	sess, ok := p.requireStep(w, r, session.StepAuthorize)
+	sess, ok := p.atChooser(w, r)
 	if !ok {
 		return
 	}
@@ -65,7 +66,7 @@ func (p *Platform) chooser(w http.ResponseWriter, r *http.Request) {
 
 // choose is step 3: the POSTed choice starts a trip to the IdP.
 func (p *Platform) choose(w http.ResponseWriter, r *http.Request) {
-	sess, ok := p.requireStep(w, r, session.StepAuthorize)
+	sess, ok := p.atChooser(w, r)
 	if !ok {
 		return
 	}
@@ -82,11 +83,13 @@ func (p *Platform) choose(w http.ResponseWriter, r *http.Request) {
 }
 
 // startTrip sends the browser to an IdP with a fresh state, nonce and
-// PKCE pair, recorded in this browser's session (deleting the sessions in
-// gone, which it replaces).
-func (p *Platform) startTrip(w http.ResponseWriter, r *http.Request, sess *session.Session, up *upstream.Provider, gone ...string) {
-	if !p.allowed(r.Context(), "login", clientIP(r), p.cfg.RateLimits.LoginsPerIP) {
-		p.tooManyLogins(w, r)
+// PKCE pair, recorded in this browser's session, which replaces the
+// browser's previous one. The session moves on only if nobody else moved
+// it since it was read (a double click, a replayed form), so one request
+// makes one trip; the loser follows the winner's trip.
+func (p *Platform) startTrip(w http.ResponseWriter, r *http.Request, sess *session.Session, up *upstream.Provider) {
+	if ok, left := p.limit(r.Context(), "login", clientIP(r), p.cfg.RateLimits.LoginsPerIP); !ok {
+		p.tooManyPages(w, r, left)
 		return
 	}
 	c := up.Config()
@@ -99,13 +102,46 @@ func (p *Platform) startTrip(w http.ResponseWriter, r *http.Request, sess *sessi
 		p.keepChoosing(w, r, sess, errIdPUnavailable, err)
 		return
 	}
-	sess.Trip = &session.Trip{State: session.Digest(state), IdP: c.ID, Issuer: up.Issuer(), Nonce: nonce, Verifier: verifier, ACR: level, Created: time.Now().UTC()}
+	sess.Trip = &session.Trip{State: session.Digest(state), URL: target, IdP: c.ID, Issuer: up.Issuer(), Nonce: nonce, Verifier: verifier, ACR: level, Created: time.Now().UTC()}
 	sess.Step, sess.IdP, sess.Banner = session.StepUpstream, c.ID, ""
-	if err := p.sessions.Commit(r.Context(), sess, nil, gone...); err != nil {
+	won, err := p.sessions.Advance(r.Context(), sess, nil, p.sessionCookie(r))
+	if err != nil {
 		p.fail(w, r, storeError(err), err)
 		return
 	}
+	if !won {
+		p.followTrip(w, r, sess.ID)
+		return
+	}
+	p.setCookie(w, sess.ID)
+	p.clearPendingCookie(w)
 	redirect(w, r, target)
+}
+
+// followTrip answers the loser of a race on the choice: the browser goes
+// where the winner sent it, since both requests came from it.
+func (p *Platform) followTrip(w http.ResponseWriter, r *http.Request, id string) {
+	sess, err := p.sessions.Load(r.Context(), id)
+	switch {
+	case err != nil:
+		p.fail(w, r, storeError(err), err)
+	case sess.Step == session.StepUpstream && sess.Trip != nil && sess.Trip.URL != "":
+		p.setCookie(w, sess.ID)
+		p.clearPendingCookie(w)
+		redirect(w, r, sess.Trip.URL)
+	default:
+		p.fail(w, r, errBadStep, nil)
+	}
+}
+
+// atChooser finds the request waiting at the chooser: the pending cookie
+// of a new request first, else a stored session sent back to the chooser
+// (after an IdP error).
+func (p *Platform) atChooser(w http.ResponseWriter, r *http.Request) (*session.Session, bool) {
+	if sess := p.pendingRequest(r); sess != nil {
+		return sess, true
+	}
+	return p.requireStep(w, r, session.StepAuthorize)
 }
 
 // keepChoosing returns to the chooser with a banner, so the citizen can
@@ -114,6 +150,16 @@ func (p *Platform) keepChoosing(w http.ResponseWriter, r *http.Request, sess *se
 	p.metrics.login(p.cfg.ID, sess.IdP, e.Code)
 	p.log.WarnContext(r.Context(), "back to chooser", "code", e.Code, "err", cause, "correlation_id", web.CorrelationID(r.Context()))
 	sess.Step, sess.Banner = session.StepAuthorize, e.Code
+	if sess.Pending() {
+		// A pending request stays in its cookie, banner included:
+		// nothing was stored yet and nothing needs to be.
+		if err := p.holdPending(w, r, sess); err != nil {
+			p.fail(w, r, storeError(err), err)
+			return
+		}
+		redirect(w, r, "/authorize/choose")
+		return
+	}
 	if err := p.sessions.Save(r.Context(), sess); err != nil {
 		p.fail(w, r, storeError(err), err)
 		return
@@ -122,9 +168,10 @@ func (p *Platform) keepChoosing(w http.ResponseWriter, r *http.Request, sess *se
 	redirect(w, r, "/authorize/choose")
 }
 
-// requireStep loads the session and checks the flow is at step; otherwise
-// it answers with the right page and reports false.
-func (p *Platform) requireStep(w http.ResponseWriter, r *http.Request, step session.Step) (*session.Session, bool) {
+// requireStep loads the session and checks the flow is at one of steps
+// (every step but done needs a request under way); otherwise it answers
+// with the right page and reports false.
+func (p *Platform) requireStep(w http.ResponseWriter, r *http.Request, steps ...session.Step) (*session.Session, bool) {
 	sess, err := p.loadSession(r)
 	switch {
 	case err != nil:
@@ -133,7 +180,7 @@ func (p *Platform) requireStep(w http.ResponseWriter, r *http.Request, step sess
 	case sess == nil:
 		p.fail(w, r, errSessionExpired, nil)
 		return nil, false
-	case sess.Step != step || sess.Request == nil:
+	case !slices.Contains(steps, sess.Step) || (sess.Request == nil && sess.Step != session.StepDone):
 		p.fail(w, r, errBadStep, nil)
 		return nil, false
 	}

@@ -89,24 +89,33 @@ func (p *Platform) renderConsent(w http.ResponseWriter, r *http.Request, sess *s
 
 // consent issues the code once the citizen continues.
 func (p *Platform) consent(w http.ResponseWriter, r *http.Request) {
-	sess, ok := p.requireStep(w, r, session.StepAuthenticated)
+	sess, ok := p.requireStep(w, r, session.StepAuthenticated, session.StepDone)
 	if !ok {
 		return
 	}
 	if !p.checkCSRF(w, r, sess) {
 		return
 	}
+	if sess.Step == session.StepDone {
+		// The same form posted again once its code was made (a double
+		// click): the browser goes to that code, and no other exists.
+		p.followCode(w, r, sess)
+		return
+	}
 	if sp, ok := p.Client(sess.Request.ClientID); ok && needsConsent(sp, sess.Request.Scopes) && r.PostForm.Get("consent") != "yes" {
 		p.renderConsent(w, r, sess, http.StatusBadRequest, true)
 		return
 	}
-	p.issueCode(w, r, sess)
+	p.issueCode(w, r, sess, true)
 }
 
 // issueCode stores a one-time code for the SP and sends the browser back
 // with code, state and iss. The session keeps the login (SSO, logout) but
-// drops the request, so the step cannot be replayed.
-func (p *Platform) issueCode(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+// drops the request, so the step cannot be replayed. With single, the
+// session moves on only if nobody moved it since it was read: of parallel
+// POSTs of one consent page, one makes the code and the others send the
+// browser to that same code.
+func (p *Platform) issueCode(w http.ResponseWriter, r *http.Request, sess *session.Session, single bool) {
 	req, login := sess.Request, sess.Login
 	sp, ok := p.Client(req.ClientID)
 	if !ok {
@@ -134,11 +143,38 @@ func (p *Platform) issueCode(w http.ResponseWriter, r *http.Request, sess *sessi
 		return
 	}
 	// The code and the session moved past this step, in one round trip.
+	to := p.successURL(req.RedirectURI, code, req.State)
 	sess.Request, sess.Step = nil, session.StepDone
-	if err := p.sessions.Commit(r.Context(), sess, []store.Entry{rec}); err != nil {
+	sess.Issued, sess.IssuedAt = to, time.Now().UTC()
+	if !single {
+		if err := p.sessions.Commit(r.Context(), sess, []store.Entry{rec}); err != nil {
+			p.authorizeError(w, r, req, storeOAuthError(err), true)
+			return
+		}
+	} else if won, err := p.sessions.Advance(r.Context(), sess, []store.Entry{rec}); err != nil {
 		p.authorizeError(w, r, req, storeOAuthError(err), true)
+		return
+	} else if !won {
+		winner, err := p.sessions.Load(r.Context(), sess.ID)
+		if err != nil {
+			p.fail(w, r, storeError(err), err)
+			return
+		}
+		p.followCode(w, r, winner)
 		return
 	}
 	p.setCookie(w, sess.ID)
-	redirect(w, r, p.successURL(req.RedirectURI, code, req.State))
+	redirect(w, r, to)
+}
+
+// followCode answers the loser of a race on the consent step: the code it
+// made is known to nobody and dies with its TTL; the browser goes to the
+// winner's, while that code can still be redeemed.
+func (p *Platform) followCode(w http.ResponseWriter, r *http.Request, sess *session.Session) {
+	switch {
+	case sess.Step == session.StepDone && sess.Issued != "" && time.Since(sess.IssuedAt) < p.cfg.CodeTTL.D(30*time.Second):
+		redirect(w, r, sess.Issued)
+	default:
+		p.fail(w, r, errBadStep, nil)
+	}
 }

@@ -55,7 +55,8 @@ func (p *Platform) discovery(w http.ResponseWriter, _ *http.Request) {
 		"ui_locales_supported":                             []string{"fr", "en"},
 		"authorization_response_iss_parameter_supported":   true,
 		"frontchannel_logout_supported":                    false,
-		"backchannel_logout_supported":                     false,
+		"backchannel_logout_supported":                     true,
+		"backchannel_logout_session_supported":             true,
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")

@@ -22,14 +22,19 @@ func TestRedisDown(t *testing.T) {
 		c.Broker.Redis.Timeout = config.Duration(200e6)
 	})
 
-	// Down before /authorize: the SP gets temporarily_unavailable with
-	// state and iss, and readiness fails while liveness holds.
+	// Down before /authorize: the request needs no store until the
+	// citizen chooses an IdP (it waits in a sealed cookie); the choice
+	// then gets a clear 503 page with Retry-After, and readiness fails
+	// while liveness holds.
 	r.Kill()
 	resp, _ := teststack.Get(t, s.Browser, s.BrokerURL+"/authorize?"+teststack.AuthParams().Encode())
-	loc, _ := url.Parse(resp.Header.Get("Location"))
-	if resp.StatusCode != http.StatusSeeOther || loc.Query().Get("error") != "temporarily_unavailable" ||
-		loc.Query().Get("state") != "state-1" || loc.Query().Get("iss") != s.BrokerURL {
-		t.Fatalf("authorize with Redis down: %d %s", resp.StatusCode, loc)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/authorize/choose" {
+		t.Fatalf("authorize with Redis down: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, page0 := teststack.Get(t, s.Browser, s.BrokerURL+"/authorize/choose")
+	resp, body := teststack.Post(t, s.Browser, s.BrokerURL+"/authorize/choose", url.Values{"csrf": {teststack.Field(t, teststack.CSRFRE, page0)}, "idp": {"impots"}})
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "S190005") {
+		t.Fatalf("choice with Redis down: %d %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	if resp, _ := teststack.Get(t, s.Browser, s.BrokerURL+"/readyz"); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("readyz with Redis down: %d", resp.StatusCode)
@@ -60,7 +65,7 @@ func TestRedisDown(t *testing.T) {
 	callback := resp.Header.Get("Location")
 	r.Restart() // an empty Redis: the session and the trip are gone
 	waitReady(t, s)
-	resp, body := teststack.Get(t, s.Browser, callback)
+	resp, body = teststack.Get(t, s.Browser, callback)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "S190001") {
 		t.Fatalf("callback after Redis lost the session: %d", resp.StatusCode)
 	}

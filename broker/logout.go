@@ -106,6 +106,8 @@ func (p *Platform) endSession(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	// The session's access tokens die with it, in the same round trip.
+	records = append(records, p.sessions.RevokeTokens(sess.SID, sess.Clients, p.accessTokenTTL())...)
 	if err := p.sessions.Destroy(r.Context(), sess.ID, records...); err != nil {
 		p.fail(w, r, storeError(err), err)
 		return

@@ -4,7 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"strconv"
+	"sync"
 	"time"
 
 	"github.com/sesame-id/sesame/broker/oidcerr"
@@ -19,20 +19,22 @@ var errTooMany = web.Error{Code: "S190006", Status: http.StatusTooManyRequests, 
 	MessageFR: "Trop de tentatives de connexion depuis votre réseau. Réessayez dans une minute.",
 	MessageEN: "Too many login attempts from your network. Try again in a minute."}
 
-// allowed counts one event for subject against a per-minute limit. The
-// counter lives in the store, so replicas share it. When the store fails
-// the request is let through (fail open): a Redis outage already stops
-// logins, and a limiter must not turn a slow Redis into refusals.
-func (p *Platform) allowed(ctx context.Context, name, subject string, perMinute int) bool {
+// limit counts one event for subject against a per-minute limit and
+// reports whether it is within it and, when not, how long until the window
+// ends (the Retry-After). The counter lives in the store, so replicas share
+// it. When the store fails the request is let through (fail open): a Redis
+// outage already stops logins, and a limiter must not turn a slow Redis
+// into refusals.
+func (p *Platform) limit(ctx context.Context, name, subject string, perMinute int) (bool, time.Duration) {
 	if perMinute <= 0 {
-		return true
+		return true, 0
 	}
-	n, err := p.kv.Incr(ctx, p.cfg.Namespace+"rl:"+name+":"+session.Digest(subject), rateWindow)
+	n, left, err := p.kv.Incr(ctx, p.cfg.Namespace+"rl:"+name+":"+session.Digest(subject), rateWindow)
 	if err != nil {
 		p.log.WarnContext(ctx, "rate limit not applied", "limit", name, "err", err)
-		return true
+		return true, 0
 	}
-	return n <= int64(perMinute)
+	return n <= int64(perMinute), left
 }
 
 // clientIP is the peer's address. Behind a proxy it is the proxy's: put
@@ -45,20 +47,68 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-func retryAfter(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", strconv.Itoa(int(rateWindow.Seconds())))
+// tooManyTokens answers a token request over a limit, with the real
+// remainder of the window as Retry-After.
+func (p *Platform) tooManyTokens(w http.ResponseWriter, r *http.Request, why string, retry time.Duration) {
+	e := oidcerr.New(oidcerr.TemporarilyUnavailable, why+"; retry later")
+	e.Status, e.RetryAfter = http.StatusTooManyRequests, retry
+	p.tokenError(w, r, e)
 }
 
-// tooManyTokens answers a token request over its client's limit.
-func (p *Platform) tooManyTokens(w http.ResponseWriter) {
-	retryAfter(w)
-	e := oidcerr.New(oidcerr.TemporarilyUnavailable, "too many token requests for this client; retry later")
-	e.Status = http.StatusTooManyRequests
-	e.WriteJSON(w)
+// tooManyPages answers a browser over its network's limit.
+func (p *Platform) tooManyPages(w http.ResponseWriter, r *http.Request, retry time.Duration) {
+	e := errTooMany
+	e.RetryAfter = retry
+	p.pages.RenderError(w, r, e)
 }
 
-// tooManyLogins answers a login attempt over its network's limit.
-func (p *Platform) tooManyLogins(w http.ResponseWriter, r *http.Request) {
-	retryAfter(w)
-	p.pages.RenderError(w, r, errTooMany)
+// blocklist remembers, in this process, the sources whose failed token
+// authentications went over the shared limit, so that their next requests
+// are refused before any work or store round trip. Every replica that
+// sees such a source fail learns the shared count from the store and
+// blocks it too; the list is bounded, and entries end with their window.
+type blocklist struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+// maxBlocked bounds the list; past it, expired entries are swept and, if
+// still full, new sources are not remembered (they are still counted and
+// refused on failure).
+const maxBlocked = 100_000
+
+func (b *blocklist) block(subject string, d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.until == nil {
+		b.until = map[string]time.Time{}
+	}
+	now := time.Now()
+	if len(b.until) >= maxBlocked {
+		for k, t := range b.until {
+			if !now.Before(t) {
+				delete(b.until, k)
+			}
+		}
+		if len(b.until) >= maxBlocked {
+			return
+		}
+	}
+	b.until[subject] = now.Add(d)
+}
+
+// blocked reports whether subject is blocked and for how long still.
+func (b *blocklist) blocked(subject string) (bool, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.until[subject]
+	if !ok {
+		return false, 0
+	}
+	left := time.Until(t)
+	if left <= 0 {
+		delete(b.until, subject)
+		return false, 0
+	}
+	return true, left
 }

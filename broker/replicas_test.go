@@ -178,11 +178,11 @@ func TestReplicasCodeRace(t *testing.T) {
 // A callback replayed in parallel on two replicas: exactly one proceeds.
 func TestReplicasCallbackRace(t *testing.T) {
 	s, urls := replicas(t, 1)
-	resp, _ := teststack.Get(t, s.Browser, s.BrokerURL+"/authorize?"+teststack.AuthParams().Encode())
-	cookie := resp.Cookies()[0]
+	teststack.Get(t, s.Browser, s.BrokerURL+"/authorize?"+teststack.AuthParams().Encode())
 	_, page := teststack.Get(t, s.Browser, s.BrokerURL+"/authorize/choose")
-	resp, _ = teststack.Post(t, s.Browser, s.BrokerURL+"/authorize/choose", url.Values{"csrf": {teststack.Field(t, teststack.CSRFRE, page)}, "idp": {"impots"}})
+	resp, _ := teststack.Post(t, s.Browser, s.BrokerURL+"/authorize/choose", url.Values{"csrf": {teststack.Field(t, teststack.CSRFRE, page)}, "idp": {"impots"}})
 	idpAuth := resp.Header.Get("Location")
+	cookie := s.SessionCookie(t)
 	_, idpPage := teststack.Get(t, s.Browser, idpAuth)
 	resp, _ = teststack.Post(t, s.Browser, strings.Split(idpAuth, "?")[0], url.Values{"tx": {teststack.Field(t, teststack.TxRE, idpPage)}, "identity": {"angela-dubois"}, "action": {"login"}})
 	callback := resp.Header.Get("Location")

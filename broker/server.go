@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/sesame-id/sesame/broker/clientkeys"
+	"github.com/sesame-id/sesame/broker/oidcerr"
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/broker/upstream"
 	"github.com/sesame-id/sesame/config"
@@ -51,6 +53,11 @@ type Platform struct {
 	draining atomic.Bool
 	// backchannelSlots bounds back-channel logout deliveries under way.
 	backchannelSlots chan struct{}
+	// blocked holds the sources over their token-failure limit.
+	blocked blocklist
+	// peers are the platforms of this process, itself included: an IdP's
+	// back-channel logout ends sessions on each of them.
+	peers []*Platform
 }
 
 // Drain makes readiness fail from now on, ahead of a graceful shutdown.
@@ -136,6 +143,7 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 	if err != nil {
 		return nil, fmt.Errorf("platform %s: %w", cfg.ID, err)
 	}
+	p.peers = []*Platform{p}
 	p.routes()
 	return p, nil
 }
@@ -161,29 +169,76 @@ func (p *Platform) idp(id string) (*upstream.Provider, bool) {
 	return nil, false
 }
 
+// route is one path of the platform and the handler of each method.
+type route struct {
+	path    string
+	methods map[string]http.HandlerFunc
+	// api answers in JSON (for SPs and data providers), not with pages.
+	api bool
+}
+
+func (p *Platform) routeTable() []route {
+	both := func(h http.HandlerFunc) map[string]http.HandlerFunc {
+		return map[string]http.HandlerFunc{http.MethodGet: h, http.MethodPost: h}
+	}
+	get := func(h http.HandlerFunc) map[string]http.HandlerFunc {
+		return map[string]http.HandlerFunc{http.MethodGet: h}
+	}
+	post := func(h http.HandlerFunc) map[string]http.HandlerFunc {
+		return map[string]http.HandlerFunc{http.MethodPost: h}
+	}
+	return []route{
+		{"/.well-known/openid-configuration", get(p.discovery), true},
+		{"/jwks", get(keys.JWKSHandler(p.signer).ServeHTTP), true},
+		{"/authorize", both(p.authorize), false},
+		{"/authorize/choose", map[string]http.HandlerFunc{http.MethodGet: p.chooser, http.MethodPost: p.choose}, false},
+		{"/idp/callback", get(p.callback), false},
+		{"/authorize/consent", map[string]http.HandlerFunc{http.MethodGet: p.consentPage, http.MethodPost: p.consent}, false},
+		{"/token", post(p.token), true},
+		{"/userinfo", both(p.userinfo), true},
+		{"/session/end", both(p.endSession), false},
+		{"/idp/logout/callback", get(p.logoutCallback), false},
+		{"/idp/{idp}/backchannel-logout", post(p.idpBackchannelLogout), true},
+		{"/healthz", get(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }), true},
+		{"/readyz", get(p.ready), true},
+	}
+}
+
 func (p *Platform) routes() {
 	m := http.NewServeMux()
-	m.HandleFunc("GET /.well-known/openid-configuration", p.discovery)
-	m.Handle("GET /jwks", keys.JWKSHandler(p.signer))
-	m.HandleFunc("GET /authorize", p.authorize)
-	m.HandleFunc("POST /authorize", p.authorize)
-	m.HandleFunc("GET /authorize/choose", p.chooser)
-	m.HandleFunc("POST /authorize/choose", p.choose)
-	m.HandleFunc("GET /idp/callback", p.callback)
-	m.HandleFunc("GET /authorize/consent", p.consentPage)
-	m.HandleFunc("POST /authorize/consent", p.consent)
-	m.HandleFunc("POST /token", p.token)
-	m.HandleFunc("GET /userinfo", p.userinfo)
-	m.HandleFunc("POST /userinfo", p.userinfo)
-	m.HandleFunc("GET /session/end", p.endSession)
-	m.HandleFunc("POST /session/end", p.endSession)
-	m.HandleFunc("GET /idp/logout/callback", p.logoutCallback)
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	m.HandleFunc("GET /readyz", p.ready)
-	m.Handle("GET /static/", http.StripPrefix("/static/", web.Assets()))
+	for _, rt := range p.routeTable() {
+		var allow []string
+		for method, h := range rt.methods {
+			m.HandleFunc(method+" "+rt.path, h)
+			allow = append(allow, method)
+			if method == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+		slices.Sort(allow)
+		// Any other method gets the documented answer, not net/http's
+		// bare 405.
+		m.HandleFunc(rt.path, p.methodNotAllowed(strings.Join(allow, ", "), rt.api))
+	}
+	m.Handle("/static/", http.StripPrefix("/static/", p.pages.Assets()))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { p.pages.RenderError(w, r, web.ErrNotFound) })
 	p.mux = m
-	p.handler = p.metrics.observe(p.cfg.ID, m)
+	p.handler = p.metrics.observe(p.cfg.ID, web.SecureHeaders(m))
+}
+
+// methodNotAllowed answers a method a path does not take: JSON for the
+// endpoints SPs call, the error page for the browser's.
+func (p *Platform) methodNotAllowed(allow string, api bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		if api {
+			e := oidcerr.New(oidcerr.InvalidRequest, "this endpoint takes "+allow)
+			e.Status = http.StatusMethodNotAllowed
+			e.WriteJSON(w)
+			return
+		}
+		p.pages.RenderError(w, r, web.ErrMethodNotAllowed)
+	}
 }
 
 // ServeHTTP serves the platform with a correlation id on every request and
@@ -199,6 +254,12 @@ func (p *Platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				p.pages.RenderError(w, r, web.ErrInternal)
 			}
 		}()
+		if web.HeaderSize(r) > web.MaxHeaderBytes {
+			web.SecureHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				p.pages.RenderError(w, r, web.ErrHeadersTooLarge)
+			})).ServeHTTP(w, r)
+			return
+		}
 		p.handler.ServeHTTP(w, r)
 	})).ServeHTTP(w, r)
 }
@@ -215,7 +276,7 @@ func (p *Platform) ready(w http.ResponseWriter, r *http.Request) {
 		err = pinger.Ping(ctx)
 	}
 	if err != nil {
-		w.Header().Set("Retry-After", "5")
+		web.SetRetryAfter(w.Header(), 0)
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 		return
 	}
@@ -241,6 +302,42 @@ func (p *Platform) setCookie(w http.ResponseWriter, id string) {
 
 func (p *Platform) clearCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: p.cfg.Cookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
+}
+
+// pendingCookie names the cookie of a request waiting at the chooser.
+func (p *Platform) pendingCookie() string { return p.cfg.Cookie + "_req" }
+
+func (p *Platform) setPendingCookie(w http.ResponseWriter, v string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: p.pendingCookie(), Value: v, Path: "/", MaxAge: int(session.PendingTTL.Seconds()),
+		HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (p *Platform) clearPendingCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: p.pendingCookie(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
+}
+
+// sessionCookie is the browser's session id, "" when it has none.
+func (p *Platform) sessionCookie(r *http.Request) string {
+	if c, err := r.Cookie(p.cfg.Cookie); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// pendingRequest opens the browser's pending request, nil when it has
+// none that is valid.
+func (p *Platform) pendingRequest(r *http.Request) *session.Session {
+	c, err := r.Cookie(p.pendingCookie())
+	if err != nil {
+		return nil
+	}
+	sess, err := p.sessions.OpenPending(c.Value)
+	if err != nil {
+		return nil
+	}
+	return sess
 }
 
 // loadSession reads the browser's session; err is nil and sess nil when

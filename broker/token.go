@@ -25,15 +25,21 @@ import (
 // token is step 6: the SP redeems its code.
 func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	// Counted before authentication, so guessing a client's secret is
-	// limited too.
-	if id := claimedClient(r); id != "" && !p.allowed(r.Context(), "token", id, p.cfg.RateLimits.TokenPerClient) {
-		p.tooManyTokens(w)
+	ip := clientIP(r)
+	// A source over its failure limit is refused before any work.
+	if blocked, left := p.blocked.blocked(ip); blocked {
+		p.tooManyTokens(w, r, "too many failed client authentications from this source", left)
 		return
 	}
 	sp, form, oerr := p.authenticateClient(w, r)
 	if oerr != nil {
-		p.tokenError(w, r, oerr)
+		p.authFailed(w, r, ip, oerr)
+		return
+	}
+	// Counted after authentication: only the client itself spends its
+	// budget, a stranger naming it cannot.
+	if ok, left := p.limit(r.Context(), "token", sp.ClientID, p.cfg.RateLimits.TokenPerClient); !ok {
+		p.tooManyTokens(w, r, "too many token requests for this client", left)
 		return
 	}
 	if gt := form.Get("grant_type"); gt != "authorization_code" {
@@ -64,14 +70,13 @@ func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	accessToken := session.NewID()
-	atTTL := p.cfg.AccessTokenTTL.D(60 * time.Second)
+	atTTL := p.accessTokenTTL()
 	// The token and a marker naming it from the code, so that a replay of
 	// the code revokes it (RFC 6749 §4.1.2), in one round trip. The
 	// marker holds the token's hash only.
-	rec, err := p.sessions.Record("at", accessToken, &g, atTTL)
+	accessToken, rec, err := p.sessions.NewToken(g.SID, g.ClientID, &g, atTTL)
 	if err == nil {
-		err = p.sessions.Write(r.Context(), rec, p.sessions.Marker("spent", code, session.Digest(accessToken), atTTL))
+		err = p.sessions.Write(r.Context(), rec, p.sessions.Marker("spent", code, session.TokenRef(accessToken), atTTL))
 	}
 	if err != nil {
 		p.tokenError(w, r, storeOAuthError(err))
@@ -150,16 +155,35 @@ func (p *Platform) authenticateClient(w http.ResponseWriter, r *http.Request) (*
 	return sp, form, nil
 }
 
-// claimedClient is the client_id a token request names (Basic, form or
-// assertion issuer are all cut to at most 256 bytes before use).
+// authFailed answers a failed client authentication, after counting it
+// against its source and against the client it named. A source over its
+// limit is blocked for the rest of the window; failures for one client
+// over its limit get 429 and a warning, but never stop the client's own
+// requests, which authenticate.
+func (p *Platform) authFailed(w http.ResponseWriter, r *http.Request, ip string, oerr *oidcerr.Error) {
+	limits := p.cfg.RateLimits
+	if ok, left := p.limit(r.Context(), "tokfail-ip", ip, limits.TokenFailuresPerIP); !ok {
+		p.blocked.block(ip, left)
+		p.tooManyTokens(w, r, "too many failed client authentications from this source", left)
+		return
+	}
+	if id := claimedClient(r); id != "" {
+		if ok, left := p.limit(r.Context(), "tokfail-client", id, limits.TokenFailuresPerClient); !ok {
+			p.log.WarnContext(r.Context(), "many failed authentications for one client", "client_id", safeCode(id))
+			p.tooManyTokens(w, r, "too many failed authentications for this client", left)
+			return
+		}
+	}
+	p.tokenError(w, r, oerr)
+}
+
+// claimedClient is the client_id a token request names (Basic or form),
+// cut to at most 256 bytes. The form has been parsed by then.
 func claimedClient(r *http.Request) string {
 	if id, _, ok := r.BasicAuth(); ok {
 		return trim(id)
 	}
-	if err := r.ParseForm(); err == nil {
-		return trim(r.PostForm.Get("client_id"))
-	}
-	return ""
+	return trim(r.PostForm.Get("client_id"))
 }
 
 func trim(s string) string {
@@ -206,12 +230,15 @@ func (p *Platform) revokeReplayed(r *http.Request, code string) {
 	if err != nil {
 		return
 	}
-	if err := p.sessions.DeleteDigest(r.Context(), "at", at); err != nil {
+	if err := p.sessions.DeleteToken(r.Context(), at); err != nil {
 		p.log.WarnContext(r.Context(), "revoke token of replayed code", "err", err)
 		return
 	}
 	p.log.WarnContext(r.Context(), "code replayed: its access token was revoked")
 }
+
+// accessTokenTTL is how long access tokens live on this platform.
+func (p *Platform) accessTokenTTL() time.Duration { return p.cfg.AccessTokenTTL.D(60 * time.Second) }
 
 func (p *Platform) tokenError(w http.ResponseWriter, r *http.Request, e *oidcerr.Error) {
 	p.metrics.oauthError(p.cfg.ID, "token", e.Code)

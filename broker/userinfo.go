@@ -49,7 +49,7 @@ func (p *Platform) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var g grant
-	if err := p.sessions.GetRecord(r.Context(), "at", token, &g); err != nil {
+	if err := p.sessions.Token(r.Context(), token, &g); err != nil {
 		if errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrCorrupt) {
 			oidcerr.New(oidcerr.InvalidToken, "the access token is invalid, expired or revoked").WriteBearer(w)
 			return

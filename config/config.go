@@ -109,10 +109,25 @@ type Platform struct {
 	ServiceProviders  []SP     `yaml:"service_providers"`
 }
 
-// RateLimits are per-minute limits; 0 switches one off.
+// RateLimits are per-minute limits; 0 switches one off. Token requests
+// are limited so that nobody but the client itself can spend its budget:
+// its own authenticated requests count against TokenPerClient, a
+// stranger's failed ones only against the stranger's source and against
+// further failures for that client.
 type RateLimits struct {
+	// TokenPerClient caps the token requests of an authenticated client.
 	TokenPerClient int `yaml:"token_per_client"`
-	LoginsPerIP    int `yaml:"logins_per_ip"`
+	// TokenFailuresPerIP caps failed client authentications from one
+	// source; over it the source is refused before authentication.
+	TokenFailuresPerIP int `yaml:"token_failures_per_ip"`
+	// TokenFailuresPerClient caps failed authentications naming one
+	// client: over it, failing requests for that client get 429 and a
+	// warning is logged, while the client's own good credentials pass.
+	TokenFailuresPerClient int `yaml:"token_failures_per_client"`
+	// LoginsPerIP caps trips to an IdP per client IP.
+	LoginsPerIP int `yaml:"logins_per_ip"`
+	// AuthorizePerIP caps authorization requests per client IP.
+	AuthorizePerIP int `yaml:"authorize_per_ip"`
 }
 
 // SP is a service provider registered on a platform.
@@ -199,6 +214,10 @@ type IdP struct {
 	// chooser for CircuitCooldown (default 30s); then one login probes it.
 	CircuitFailures int      `yaml:"circuit_failures"`
 	CircuitCooldown Duration `yaml:"circuit_cooldown"`
+	// CircuitProbeTimeout (default 10s, at most the cool-down) is how
+	// long the probing login holds its slot; an abandoned one frees it
+	// then, not a cool-down later.
+	CircuitProbeTimeout Duration `yaml:"circuit_probe_timeout"`
 }
 
 // IsActive reports whether the IdP can be chosen; an inactive one is greyed out.

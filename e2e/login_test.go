@@ -316,5 +316,5 @@ func TestE2ERedisHoldsNoSecrets(t *testing.T) {
 	check("after the token call", with(atIdP, map[string]string{
 		"code": code, "access token": tok.AccessToken, "id_token": raw,
 		"session cookie (now)": a.cookie(st.Broker, "sesame_std"),
-	}), ":at:")
+	}), "}at:")
 }

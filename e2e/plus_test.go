@@ -327,7 +327,12 @@ func runPlatformsApart(t *testing.T, st *stack) {
 		t.Fatal("no sesame_std cookie after the standard login")
 	}
 	r := newPlusRP(t, st, "eidas2")
-	a.plusChooser(t, st, r.authURL(), "eidas2")
+	ch := a.plusChooser(t, st, r.authURL(), "eidas2")
+	if a.cookie(st.Plus, "sesame_plus_req") == "" {
+		t.Error("no sesame_plus_req cookie holds the + request at the chooser")
+	}
+	// The + session exists from the choice on.
+	a.choosePlus(t, st, ch, "laposte", "eidas2")
 	if plus := a.cookie(st.Plus, "sesame_plus"); plus == "" || plus == stdCookie {
 		t.Errorf("plus session cookie %q, want its own, not the standard one %q", plus, stdCookie)
 	}

@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
+
+	"github.com/sesame-id/sesame/internal/web"
 )
 
 // Registered error codes (RFC 6749, OIDC Core, RFC 6750).
@@ -44,6 +47,10 @@ type Error struct {
 	NoRedirect bool
 	// Cause is internal detail for the logs.
 	Cause error
+	// RetryAfter, when set, is the real wait before a retry (what is left
+	// of a rate-limit window); a temporarily_unavailable without one says
+	// web.DefaultRetryAfter.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -133,8 +140,8 @@ func (e *Error) WriteJSON(w http.ResponseWriter) {
 	if e.Code == InvalidClient {
 		h.Set("WWW-Authenticate", `Basic realm="sesame"`)
 	}
-	if e.Code == TemporarilyUnavailable {
-		h.Set("Retry-After", "5")
+	if e.RetryAfter > 0 || e.Code == TemporarilyUnavailable {
+		web.SetRetryAfter(h, e.RetryAfter)
 	}
 	status := e.Status
 	if status == 0 {

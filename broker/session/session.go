@@ -62,6 +62,19 @@ type Session struct {
 	// Clients are the SPs that got a code in this session: the ones to
 	// notify by back-channel logout.
 	Clients []string `json:"clients,omitempty"`
+	// Issued is the redirect that carried the code of the request just
+	// served, so that the loser of a race on the consent step (a double
+	// click) sends the browser where the winner did, and no second code
+	// exists.
+	Issued   string    `json:"issued,omitempty"`
+	IssuedAt time.Time `json:"issued_at,omitzero"`
+
+	// raw is the sealed value as loaded, the "prev" of the compare-and-set
+	// that makes each step single use.
+	raw []byte
+	// pending marks a session that exists only in its sealed cookie; its
+	// first Advance creates it only if its id is free.
+	pending bool
 }
 
 // Login is an authentication done at an IdP.
@@ -78,7 +91,10 @@ type Login struct {
 // Trip is one trip to an IdP: what the callback must find to accept it.
 type Trip struct {
 	// State is the hash of the state sent to the IdP.
-	State    string    `json:"state"`
+	State string `json:"state"`
+	// URL is where the trip sent the browser, for the loser of a race on
+	// the choice (a double click) to follow the winner.
+	URL      string    `json:"url,omitempty"`
 	IdP      string    `json:"idp"`
 	Issuer   string    `json:"iss"`
 	Nonce    string    `json:"nonce"`
@@ -142,14 +158,62 @@ func (s *Store) Load(ctx context.Context, id string) (*Session, error) {
 		return nil, ErrNotFound
 	}
 	sess := &Session{}
-	if err := s.get(ctx, s.sessionKey(id), sess, false); err != nil {
+	raw, err := s.get(ctx, s.sessionKey(id), sess, false)
+	if err != nil {
 		return nil, err
 	}
 	if !s.sliding && time.Since(sess.Created) > s.ttl {
 		return nil, ErrNotFound
 	}
-	sess.ID = id
+	sess.ID, sess.raw = id, raw
 	return sess, nil
+}
+
+// Advance moves a session to its next step only if nobody else did since
+// it was loaded (compare-and-set on the sealed value), writing records and
+// deleting the sessions in gone in the same round trip; a session not yet
+// stored (a pending request) is created only if its id is still free. It
+// reports whether this request won: of N parallel requests carrying one
+// session, on any replicas, exactly one does. The records of a loser are
+// written too, so they must be unknown to anyone (a fresh code).
+func (s *Store) Advance(ctx context.Context, sess *Session, records []store.Entry, gone ...string) (bool, error) {
+	e, err := s.sessionEntry(sess)
+	if err != nil {
+		return false, err
+	}
+	var deletes []string
+	for _, id := range gone {
+		if id != sess.ID {
+			deletes = append(deletes, s.sessionKey(id))
+		}
+	}
+	prev := sess.raw
+	if sess.pending {
+		prev = nil
+	} else if prev == nil {
+		return false, errors.New("session: advance of a session that was not loaded")
+	}
+	won, err := s.kv.Swap(ctx, prev, e, records, deletes...)
+	if err != nil {
+		return false, fmt.Errorf("session: advance: %w", err)
+	}
+	if won {
+		sess.raw, sess.pending = e.Value, false
+	}
+	return won, nil
+}
+
+// sessionEntry seals the session under its key with what is left of its
+// life.
+func (s *Store) sessionEntry(sess *Session) (store.Entry, error) {
+	ttl := s.ttl
+	if !s.sliding {
+		ttl = s.ttl - time.Since(sess.Created)
+		if ttl <= 0 {
+			return store.Entry{}, ErrNotFound
+		}
+	}
+	return s.entry(s.sessionKey(sess.ID), sess, ttl)
 }
 
 // Save writes the session. A sliding session gets a full TTL again; a fixed
@@ -161,14 +225,7 @@ func (s *Store) Save(ctx context.Context, sess *Session) error {
 // Commit writes the session together with records (see Record) and
 // deletes the sessions named in gone, in one round trip.
 func (s *Store) Commit(ctx context.Context, sess *Session, records []store.Entry, gone ...string) error {
-	ttl := s.ttl
-	if !s.sliding {
-		ttl = s.ttl - time.Since(sess.Created)
-		if ttl <= 0 {
-			return ErrNotFound
-		}
-	}
-	e, err := s.entry(s.sessionKey(sess.ID), sess, ttl)
+	e, err := s.sessionEntry(sess)
 	if err != nil {
 		return err
 	}
@@ -179,6 +236,7 @@ func (s *Store) Commit(ctx context.Context, sess *Session, records []store.Entry
 	if err := s.kv.Write(ctx, append([]store.Entry{e}, records...), deletes...); err != nil {
 		return fmt.Errorf("session: write: %w", err)
 	}
+	sess.raw, sess.pending = e.Value, false
 	return nil
 }
 
@@ -189,7 +247,7 @@ func (s *Store) Take(ctx context.Context, id string) (*Session, error) {
 		return nil, ErrNotFound
 	}
 	sess := &Session{}
-	if err := s.get(ctx, s.sessionKey(id), sess, true); err != nil {
+	if _, err := s.get(ctx, s.sessionKey(id), sess, true); err != nil {
 		return nil, err
 	}
 	if !s.sliding && time.Since(sess.Created) > s.ttl {
@@ -201,11 +259,18 @@ func (s *Store) Take(ctx context.Context, id string) (*Session, error) {
 
 // Rotate gives the session a new id, as after authentication, so an id
 // planted before login is worthless after it.
-func (s *Store) Rotate(ctx context.Context, sess *Session) error {
+//
+// records, when set, makes the records to write with the rotated session
+// (they may name its new id).
+func (s *Store) Rotate(ctx context.Context, sess *Session, records func(*Session) []store.Entry) error {
 	old := sess.ID
 	sess.ID = NewID()
 	sess.CSRF = NewID()
-	return s.Commit(ctx, sess, nil, old)
+	var recs []store.Entry
+	if records != nil {
+		recs = records(sess)
+	}
+	return s.Commit(ctx, sess, recs, old)
 }
 
 // Destroy deletes a session and writes records in the same round trip.
@@ -237,12 +302,14 @@ func (s *Store) Write(ctx context.Context, records ...store.Entry) error {
 
 // GetRecord reads a record without consuming it (access tokens).
 func (s *Store) GetRecord(ctx context.Context, kind, secret string, v any) error {
-	return s.get(ctx, s.ns+kind+":"+digest(secret), v, false)
+	_, err := s.get(ctx, s.ns+kind+":"+digest(secret), v, false)
+	return err
 }
 
 // TakeRecord consumes a record atomically (codes, logout states).
 func (s *Store) TakeRecord(ctx context.Context, kind, secret string, v any) error {
-	return s.get(ctx, s.ns+kind+":"+digest(secret), v, true)
+	_, err := s.get(ctx, s.ns+kind+":"+digest(secret), v, true)
+	return err
 }
 
 // AddMarker stores a marker only if absent (jti replay, one-time use).
@@ -287,7 +354,7 @@ func (s *Store) entry(key string, v any, ttl time.Duration) (store.Entry, error)
 	return store.Entry{Key: key, Value: s.box.Seal(plain, []byte(key)), TTL: ttl}, nil
 }
 
-func (s *Store) get(ctx context.Context, key string, v any, take bool) error {
+func (s *Store) get(ctx context.Context, key string, v any, take bool) ([]byte, error) {
 	var raw []byte
 	var err error
 	if take {
@@ -296,11 +363,19 @@ func (s *Store) get(ctx context.Context, key string, v any, take bool) error {
 		raw, err = s.kv.Get(ctx, key)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return ErrNotFound
+		return nil, ErrNotFound
 	}
 	if err != nil {
-		return fmt.Errorf("session: read: %w", err)
+		return nil, fmt.Errorf("session: read: %w", err)
 	}
+	if err := s.open(ctx, key, raw, v); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// open unseals a value read under key into v.
+func (s *Store) open(ctx context.Context, key string, raw []byte, v any) error {
 	plain, err := s.box.Open(raw, []byte(key))
 	if err == nil {
 		err = json.Unmarshal(plain, v)
@@ -312,4 +387,51 @@ func (s *Store) get(ctx context.Context, key string, v any, take bool) error {
 		return ErrCorrupt
 	}
 	return nil
+}
+
+// upstreamKey names the index entry from an IdP's session (by its sid, or
+// by the citizen's sub there) to the broker session it logged in, for the
+// IdP's back-channel logout. It holds the hash of the session id, never
+// the id.
+func (s *Store) upstreamKey(idp, kind, value string) string {
+	return s.ns + "upstream:" + digest(idp+"\x00"+kind+"\x00"+value)
+}
+
+// UpstreamIndex returns the index entries of a login at an IdP, to write
+// with the session: one by the IdP's sid when it gave one, one by its sub
+// (the most recent session of that citizen at that IdP). They live as
+// long as a fixed session, and 12 h on a sliding platform, whose sessions
+// an index cannot follow for ever.
+func (s *Store) UpstreamIndex(sess *Session, idp, sid, sub string) []store.Entry {
+	ttl := s.ttl
+	if s.sliding {
+		ttl = max(ttl, 12*time.Hour)
+	}
+	d := []byte(digest(sess.ID))
+	out := []store.Entry{{Key: s.upstreamKey(idp, "sub", sub), Value: d, TTL: ttl}}
+	if sid != "" {
+		out = append(out, store.Entry{Key: s.upstreamKey(idp, "sid", sid), Value: d, TTL: ttl})
+	}
+	return out
+}
+
+// TakeUpstream takes the session an IdP's logout names, by sid when given,
+// else by sub, or reports ErrNotFound.
+func (s *Store) TakeUpstream(ctx context.Context, idp, sid, sub string) (*Session, error) {
+	kind, value := "sub", sub
+	if sid != "" {
+		kind, value = "sid", sid
+	}
+	d, err := s.kv.Take(ctx, s.upstreamKey(idp, kind, value))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("session: read upstream index: %w", err)
+	}
+	sess := &Session{}
+	if _, err := s.get(ctx, s.ns+"{"+string(d)+"}:sess", sess, true); err != nil {
+		return nil, err
+	}
+	return sess, nil
 }

@@ -154,7 +154,7 @@ func TestRotateKillsTheOldID(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := a.ID
-	if err := s.Rotate(ctx, a); err != nil || a.ID == old {
+	if err := s.Rotate(ctx, a, nil); err != nil || a.ID == old {
 		t.Fatalf("rotate: %v", err)
 	}
 	if _, err := s.Load(ctx, old); !errors.Is(err, ErrNotFound) {

@@ -15,6 +15,12 @@ import (
 type breaker struct {
 	threshold int
 	cooldown  time.Duration
+	// probeTimeout is how long the half-open probe holds its slot. It is
+	// short and its own: a trip started and abandoned at the IdP (by a
+	// citizen, or by an attacker doing it every cool-down on purpose)
+	// must not keep the IdP off the chooser.
+	probeTimeout time.Duration
+	now          func() time.Time
 
 	mu        sync.Mutex
 	failures  int
@@ -26,17 +32,25 @@ type breaker struct {
 }
 
 func (b *breaker) probing() bool {
-	return !b.probeAt.IsZero() && time.Since(b.probeAt) < b.cooldown
+	return !b.probeAt.IsZero() && b.now().Sub(b.probeAt) < b.probeTimeout
 }
 
-func newBreaker(threshold int, cooldown time.Duration) *breaker {
+// defaultProbeTimeout bounds the half-open probe: long enough for an IdP
+// that answers to answer, short enough that an abandoned probe costs
+// citizens seconds, not a cool-down.
+const defaultProbeTimeout = 10 * time.Second
+
+func newBreaker(threshold int, cooldown, probeTimeout time.Duration) *breaker {
 	if threshold <= 0 {
 		threshold = 5
 	}
 	if cooldown <= 0 {
 		cooldown = 30 * time.Second
 	}
-	return &breaker{threshold: threshold, cooldown: cooldown}
+	if probeTimeout <= 0 {
+		probeTimeout = defaultProbeTimeout
+	}
+	return &breaker{threshold: threshold, cooldown: cooldown, probeTimeout: min(probeTimeout, cooldown), now: time.Now}
 }
 
 // allow reports whether a new trip may start; in the half-open state it
@@ -47,10 +61,10 @@ func (b *breaker) allow() bool {
 	if b.failures < b.threshold {
 		return true
 	}
-	if time.Now().Before(b.openUntil) || b.probing() {
+	if b.now().Before(b.openUntil) || b.probing() {
 		return false
 	}
-	b.probeAt = time.Now()
+	b.probeAt = b.now()
 	return true
 }
 
@@ -59,7 +73,7 @@ func (b *breaker) allow() bool {
 func (b *breaker) available() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.failures < b.threshold || (!time.Now().Before(b.openUntil) && !b.probing())
+	return b.failures < b.threshold || (!b.now().Before(b.openUntil) && !b.probing())
 }
 
 // record counts an outcome: an outage extends the run, anything else ends
@@ -74,6 +88,6 @@ func (b *breaker) record(err error) {
 	}
 	b.failures++
 	if b.failures >= b.threshold {
-		b.openUntil = time.Now().Add(b.cooldown)
+		b.openUntil = b.now().Add(b.cooldown)
 	}
 }

@@ -5,6 +5,7 @@ package upstream
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,7 +74,7 @@ func New(cfg config.IdP, redirectURL, postLogoutURL string, leeway time.Duration
 	timeout := cfg.Timeout.D(6 * time.Second)
 	return &Provider{
 		cfg:         cfg,
-		circuit:     newBreaker(cfg.CircuitFailures, cfg.CircuitCooldown.D(0)),
+		circuit:     newBreaker(cfg.CircuitFailures, cfg.CircuitCooldown.D(0), cfg.CircuitProbeTimeout.D(0)),
 		redirectURL: redirectURL,
 		postLogout:  postLogoutURL,
 		leeway:      leeway,
@@ -210,6 +211,9 @@ type Result struct {
 	AuthTime time.Time
 	Identity identity.Identity
 	IDToken  string
+	// SID is the IdP's session id (the id_token's sid), which its
+	// back-channel logout tokens name.
+	SID string
 }
 
 // idClaims are the id_token claims we read beyond go-oidc's.
@@ -220,6 +224,7 @@ type idClaims struct {
 	AuthTime int64    `json:"auth_time"`
 	IssuedAt int64    `json:"iat"`
 	AZP      string   `json:"azp"`
+	SID      string   `json:"sid"`
 }
 
 // userClaims are the identity claims, from userinfo or the id_token.
@@ -310,6 +315,7 @@ func (p *Provider) exchange(ctx context.Context, code, verifier, nonce string) (
 		AMR:      c.AMR,
 		AuthTime: time.Unix(c.AuthTime, 0).UTC(),
 		IDToken:  raw,
+		SID:      c.SID,
 		Identity: identity.Identity{Pivot: u.Pivot, Email: u.Email, PreferredUsername: u.PreferredUsername},
 	}
 	if c.AuthTime == 0 {
@@ -340,6 +346,93 @@ func (p *Provider) checkIDToken(idt *oidc.IDToken, c *idClaims, nonce, accessTok
 		}
 	}
 	return nil
+}
+
+// backchannelEvent marks a logout token (Back-Channel Logout 1.0 §2.4).
+const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// maxLogoutToken bounds what we parse of a logout token.
+const maxLogoutToken = 16 << 10
+
+// LogoutToken is a verified back-channel logout token of this IdP.
+type LogoutToken struct {
+	Subject, SID, JTI string
+	Expiry            time.Time
+}
+
+// VerifyLogoutToken validates a logout token as Back-Channel Logout 1.0
+// §2.6 says: signed by this IdP (go-oidc's verifier: signature, iss, aud,
+// exp), explicitly typed or plain JWT, with iat, a jti, a sub or a sid,
+// the back-channel event as a JSON object, and no nonce (so an id_token
+// can never pass for one). Replay (the jti) is the caller's to record.
+func (p *Provider) VerifyLogoutToken(ctx context.Context, raw string) (*LogoutToken, error) {
+	if raw == "" || len(raw) > maxLogoutToken {
+		return nil, fmt.Errorf("%w: logout token missing or too long", ErrRejected)
+	}
+	_, v, _, err := p.discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkLogoutTyp(raw); err != nil {
+		return nil, err
+	}
+	tok, err := v.Verify(p.ctx(ctx), raw)
+	if err != nil {
+		if strings.Contains(err.Error(), "fetching keys") {
+			return nil, fmt.Errorf("%w: jwks of %s: %w", ErrUnavailable, p.cfg.ID, err)
+		}
+		return nil, fmt.Errorf("%w: logout token of %s: %w", ErrRejected, p.cfg.ID, err)
+	}
+	var c struct {
+		SID      string                     `json:"sid"`
+		JTI      string                     `json:"jti"`
+		IssuedAt int64                      `json:"iat"`
+		Nonce    *json.RawMessage           `json:"nonce"`
+		Events   map[string]json.RawMessage `json:"events"`
+		AZP      string                     `json:"azp"`
+	}
+	if err := tok.Claims(&c); err != nil {
+		return nil, fmt.Errorf("%w: logout token claims of %s: %w", ErrRejected, p.cfg.ID, err)
+	}
+	ev, ok := c.Events[backchannelEvent]
+	switch {
+	case !ok || len(ev) == 0 || ev[0] != '{':
+		return nil, fmt.Errorf("%w: logout token of %s has no back-channel logout event", ErrRejected, p.cfg.ID)
+	case c.Nonce != nil:
+		return nil, fmt.Errorf("%w: logout token of %s carries a nonce", ErrRejected, p.cfg.ID)
+	case c.IssuedAt == 0 || c.IssuedAt > time.Now().Add(p.leeway).Unix():
+		return nil, fmt.Errorf("%w: logout token of %s has no iat or one in the future", ErrRejected, p.cfg.ID)
+	case c.JTI == "" || len(c.JTI) > 256:
+		return nil, fmt.Errorf("%w: logout token of %s has no jti", ErrRejected, p.cfg.ID)
+	case tok.Subject == "" && c.SID == "":
+		return nil, fmt.Errorf("%w: logout token of %s names neither sub nor sid", ErrRejected, p.cfg.ID)
+	case len(tok.Subject) > 255 || len(c.SID) > 255:
+		return nil, fmt.Errorf("%w: logout token of %s has an over-long sub or sid", ErrRejected, p.cfg.ID)
+	case len(tok.Audience) > 1 || c.AZP != "" && c.AZP != p.cfg.ClientID:
+		return nil, fmt.Errorf("%w: logout token of %s names another audience or azp", ErrRejected, p.cfg.ID)
+	}
+	return &LogoutToken{Subject: tok.Subject, SID: c.SID, JTI: c.JTI, Expiry: tok.Expiry}, nil
+}
+
+// checkLogoutTyp refuses a token typed as anything but a logout token or
+// a plain JWT (§2.4 recommends "logout+jwt"; older IdPs send none).
+func checkLogoutTyp(raw string) error {
+	head, _, ok := strings.Cut(raw, ".")
+	if !ok {
+		return fmt.Errorf("%w: logout token is not a JWS", ErrRejected)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	var h struct {
+		Typ string `json:"typ"`
+	}
+	if err != nil || json.Unmarshal(b, &h) != nil {
+		return fmt.Errorf("%w: logout token header unreadable", ErrRejected)
+	}
+	switch strings.ToLower(h.Typ) {
+	case "", "jwt", "logout+jwt", "application/logout+jwt":
+		return nil
+	}
+	return fmt.Errorf("%w: logout token typed %q", ErrRejected, h.Typ)
 }
 
 // Level translates the acr the IdP asserted into Sésame's level, through

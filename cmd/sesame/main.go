@@ -188,8 +188,11 @@ func serve(log *slog.Logger, servers []server, beforeShutdown func()) error {
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       120 * time.Second,
-			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+			// net/http reads up to 1 MiB of headers, so that the services
+			// themselves answer 64 KiB–1 MiB with their documented 431
+			// page (web.MaxHeaderBytes); beyond, net/http's bare 431.
+			MaxHeaderBytes: 1 << 20,
+			ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
 		https = append(https, hs)
 		log.Info("listening", "part", s.name, "addr", ln.Addr().String(), "url", s.url)

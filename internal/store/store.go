@@ -47,10 +47,24 @@ type Store interface {
 	// trips. The writes are idempotent, so a resend is harmless; the batch
 	// is not atomic. Every put needs a TTL > 0.
 	Write(ctx context.Context, puts []Entry, deletes ...string) error
-	// Incr adds one to the counter at key and returns the new count; the
-	// first increment starts the key's TTL (a fixed window), later ones
-	// keep it. Used for rate limits.
-	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)
+	// Incr adds one to the counter at key and returns the new count and
+	// what is left of its window; the first increment starts the key's TTL
+	// (a fixed window), later ones keep it. Used for rate limits, whose
+	// Retry-After is the window's real remainder.
+	Incr(ctx context.Context, key string, ttl time.Duration) (n int64, left time.Duration, err error)
+	// Swap is a compare-and-set: it writes next only if next.Key holds
+	// prev, or does not exist when prev is nil, and reports whether it
+	// did. Of N concurrent Swaps from one prev exactly one wins, on any
+	// replica: that is what makes a login step single use.
+	//
+	// In the same round trip it applies puts and deletes whatever the
+	// outcome, so they must be harmless when the swap fails: a record
+	// under a fresh secret nobody holds yet, the deletion of a session
+	// being replaced. Swap is never resent by the backend.
+	Swap(ctx context.Context, prev []byte, next Entry, puts []Entry, deletes ...string) (bool, error)
+	// GetMany returns the values of keys in one round trip, in order, nil
+	// for a key that is absent or expired.
+	GetMany(ctx context.Context, keys ...string) ([][]byte, error)
 	// Close releases the backend. Operations after Close fail with an
 	// error wrapping ErrUnavailable. Close is idempotent.
 	Close() error

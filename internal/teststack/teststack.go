@@ -155,6 +155,21 @@ func IdPTimeout(id string, d time.Duration) Option {
 	}
 }
 
+// SessionCookie is the browser's broker session cookie (not the pending
+// request's).
+func (s *Stack) SessionCookie(t testing.TB) *http.Cookie {
+	t.Helper()
+	u, _ := url.Parse(s.BrokerURL)
+	name := s.Config.Broker.Platforms[0].Cookie
+	for _, c := range s.Browser.Jar.Cookies(u) {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no %s cookie in the browser", name)
+	return nil
+}
+
 // NewBrowser is a fresh browser: cookie jar, redirects not followed.
 func NewBrowser() *http.Client {
 	jar, _ := cookiejar.New(nil)

@@ -108,13 +108,33 @@ func AssetURL(name string) string {
 // at /static/ (mux.Handle("/static/", web.Assets())); it also works behind
 // http.StripPrefix("/static/", ...). Directory listings are not served.
 func Assets() http.Handler {
-	return http.HandlerFunc(serveAsset)
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		serveAsset(w, req, func(w http.ResponseWriter, r *http.Request, status int) {
+			SecurityPolicy{}.Apply(w.Header())
+			http.Error(w, http.StatusText(status), status)
+		})
+	})
 }
 
-func serveAsset(w http.ResponseWriter, req *http.Request) {
+// Assets is the package's Assets with misses and wrong methods answered
+// by r's error pages (S900404, S900405), security headers included, as
+// every other answer of a service.
+func (r *Renderer) Assets() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		serveAsset(w, req, func(w http.ResponseWriter, req *http.Request, status int) {
+			if status == http.StatusMethodNotAllowed {
+				r.RenderError(w, req, ErrMethodNotAllowed)
+				return
+			}
+			r.RenderError(w, req, ErrNotFound)
+		})
+	})
+}
+
+func serveAsset(w http.ResponseWriter, req *http.Request, miss func(http.ResponseWriter, *http.Request, int)) {
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+		miss(w, req, http.StatusMethodNotAllowed)
 		return
 	}
 	name := strings.TrimPrefix(req.URL.Path, "/")
@@ -122,12 +142,12 @@ func serveAsset(w http.ResponseWriter, req *http.Request) {
 	idx := assets()
 	etag, ok := idx.etags[name] // also rejects "..", directories and unknown files
 	if !ok {
-		http.NotFound(w, req)
+		miss(w, req, http.StatusNotFound)
 		return
 	}
 	f, err := staticRoot.Open(name)
 	if err != nil {
-		http.NotFound(w, req)
+		miss(w, req, http.StatusNotFound)
 		return
 	}
 	defer f.Close()

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 //go:embed templates/*.html
@@ -33,6 +34,9 @@ type Error struct {
 	// "/authorize/choose". Anything else (another host, a scheme, "//x")
 	// is replaced by "/", so it may safely come from the request.
 	BackURL string
+	// RetryAfter, when set, is the real wait before a retry (a rate
+	// limit's window); a 503 without one says DefaultRetryAfter.
+	RetryAfter time.Duration
 }
 
 // Error makes Error usable as a Go error, so handlers can return it and a
@@ -53,6 +57,18 @@ var (
 		MessageFR: "La page demandée n'existe pas.",
 		MessageEN: "The page you asked for does not exist.",
 	}
+	ErrMethodNotAllowed = Error{
+		Code:      "S900405",
+		Status:    http.StatusMethodNotAllowed,
+		MessageFR: "Cette adresse ne s'utilise pas de cette façon.",
+		MessageEN: "This address is not used this way.",
+	}
+	ErrHeadersTooLarge = Error{
+		Code:      "S900431",
+		Status:    http.StatusRequestHeaderFieldsTooLarge,
+		MessageFR: "La requête de votre navigateur est trop volumineuse (cookies trop nombreux ?). Supprimez les cookies de ce site et réessayez.",
+		MessageEN: "Your browser's request is too large (too many cookies?). Delete this site's cookies and try again.",
+	}
 	ErrInternal = Error{
 		Code:      "S900500",
 		Status:    http.StatusInternalServerError,
@@ -61,9 +77,40 @@ var (
 	}
 )
 
-// retryAfterSeconds is sent with every 503: long enough not to hammer a
-// recovering dependency, short enough for a person waiting at a login page.
-const retryAfterSeconds = 60
+// MaxHeaderBytes is the request-header size services accept. A server
+// should let net/http read more (its default, 1 MiB) and leave the check
+// to HeaderSize, so that an oversized request gets the documented page
+// rather than net/http's bare 431; beyond the server's own limit,
+// net/http still answers alone.
+const MaxHeaderBytes = 64 << 10
+
+// HeaderSize is the size of a request's line and headers, as read.
+func HeaderSize(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
+// DefaultRetryAfter is the Retry-After of an outage whose end nobody
+// knows (a store or an IdP down): long enough not to hammer a recovering
+// dependency, short enough for a person waiting at a login page. Every
+// answer of the broker, page or JSON, follows the one rule of
+// SetRetryAfter.
+const DefaultRetryAfter = 5 * time.Second
+
+// SetRetryAfter sets Retry-After to d rounded up to whole seconds (at
+// least 1), or to DefaultRetryAfter when d is not known (0).
+func SetRetryAfter(h http.Header, d time.Duration) {
+	if d <= 0 {
+		d = DefaultRetryAfter
+	}
+	s := int64((d + time.Second - 1) / time.Second)
+	h.Set("Retry-After", strconv.FormatInt(max(s, 1), 10))
+}
 
 // ErrorView is the Body of the error page's View.
 type ErrorView struct {
@@ -122,8 +169,8 @@ func (r *Renderer) RenderError(w http.ResponseWriter, req *http.Request, e Error
 		title = "Error"
 	}
 
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+	if e.RetryAfter > 0 || status == http.StatusServiceUnavailable {
+		SetRetryAfter(w.Header(), e.RetryAfter)
 	}
 	err := r.write(w, req, status, r.errorPage, Page{Title: title, Lang: lang, Body: ev})
 	if err != nil {

@@ -328,8 +328,8 @@ func TestRenderErrorLanguageAndBackLink(t *testing.T) {
 	if !strings.Contains(body, `href="/"`) || strings.Contains(body, "evil.example") {
 		t.Error("unsafe BackURL not replaced by /")
 	}
-	if got := rec.Header().Get("Retry-After"); got != "60" {
-		t.Errorf("Retry-After = %q, want 60 on a 503", got)
+	if got := rec.Header().Get("Retry-After"); got != "5" {
+		t.Errorf("Retry-After = %q, want DefaultRetryAfter (5) on a 503 of unknown length", got)
 	}
 	// Without WithCorrelationID, an id is still shown and sent.
 	id := rec.Header().Get(CorrelationHeader)

@@ -6,6 +6,7 @@
 package memstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -169,28 +170,70 @@ func (s *Store) Write(ctx context.Context, puts []store.Entry, deletes ...string
 
 // Incr implements store.Store; the count is kept as decimal text, as
 // Redis does.
-func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, time.Duration, error) {
 	if err := checkTTL("incr", ttl); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := s.begin(ctx, "incr"); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer s.mu.Unlock()
 	e, ok := s.lookup(key)
 	n := int64(1)
+	now := time.Now()
 	if ok {
 		prev, err := strconv.ParseInt(string(e.value), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("memstore: incr: value is not a counter")
+			return 0, 0, fmt.Errorf("memstore: incr: value is not a counter")
 		}
 		n = prev + 1
 	} else {
-		e.expires = time.Now().Add(ttl)
+		e.expires = now.Add(ttl)
 	}
 	e.value = []byte(strconv.FormatInt(n, 10))
 	s.items[key] = e
-	return n, nil
+	return n, e.expires.Sub(now), nil
+}
+
+// Swap implements store.Store; in memory it is one critical section.
+func (s *Store) Swap(ctx context.Context, prev []byte, next store.Entry, puts []store.Entry, deletes ...string) (bool, error) {
+	for _, e := range append([]store.Entry{next}, puts...) {
+		if err := checkTTL("swap", e.TTL); err != nil {
+			return false, err
+		}
+	}
+	if err := s.begin(ctx, "swap"); err != nil {
+		return false, err
+	}
+	defer s.mu.Unlock()
+	now := time.Now()
+	for _, e := range puts {
+		s.items[e.Key] = entry{value: clone(e.Value), expires: now.Add(e.TTL)}
+	}
+	for _, k := range deletes {
+		delete(s.items, k)
+	}
+	cur, ok := s.lookup(next.Key)
+	if (prev == nil && ok) || (prev != nil && (!ok || !bytes.Equal(cur.value, prev))) {
+		return false, nil
+	}
+	s.items[next.Key] = entry{value: clone(next.Value), expires: now.Add(next.TTL)}
+	return true, nil
+}
+
+// GetMany implements store.Store.
+func (s *Store) GetMany(ctx context.Context, keys ...string) ([][]byte, error) {
+	if err := s.begin(ctx, "getmany"); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		if e, ok := s.lookup(k); ok {
+			out[i] = clone(e.value)
+		}
+	}
+	return out, nil
 }
 
 // Add implements store.Store.

@@ -291,25 +291,110 @@ func (s *Store) Write(ctx context.Context, puts []store.Entry, deletes ...string
 
 // Incr implements store.Store with INCR and PEXPIRE NX in one pipeline:
 // the TTL is set by the first increment only, so the window is fixed.
-func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, time.Duration, error) {
 	if err := checkTTL("incr", ttl); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var n int64
+	var left time.Duration
 	err := s.call(ctx, "incr", func(ctx context.Context) error {
 		var incr *redis.IntCmd
+		var pttl *redis.DurationCmd
 		_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 			incr = p.Incr(ctx, key)
 			p.Do(ctx, "pexpire", key, ttlMillis(ttl), "nx")
+			pttl = p.PTTL(ctx, key)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		n = incr.Val()
+		n, left = incr.Val(), max(pttl.Val(), 0)
 		return nil
 	})
-	return n, err
+	return n, left, err
+}
+
+// swapScript sets KEYS[1] only if it holds ARGV[2] (or is absent when
+// ARGV[1] is "absent"): compare-and-set in one atomic step on the server.
+const swapScript = `
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == 'absent' then
+  if cur then return 0 end
+elseif cur ~= ARGV[2] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+return 1`
+
+// Swap implements store.Store: the puts and deletes, then the
+// compare-and-set script, in one pipeline. The script is never resent
+// (see noRetry): a resend after a win would report a loss. In a Cluster
+// the pipeline is split by slot; the script touches one key only.
+func (s *Store) Swap(ctx context.Context, prev []byte, next store.Entry, puts []store.Entry, deletes ...string) (bool, error) {
+	for _, e := range append([]store.Entry{next}, puts...) {
+		if err := checkTTL("swap", e.TTL); err != nil {
+			return false, err
+		}
+	}
+	mode := "equal"
+	if prev == nil {
+		mode = "absent"
+	}
+	var won bool
+	err := s.call(ctx, "swap", func(ctx context.Context) error {
+		var cas *redis.Cmd
+		_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, e := range puts {
+				p.Set(ctx, e.Key, e.Value, time.Duration(ttlMillis(e.TTL))*time.Millisecond)
+			}
+			if len(deletes) > 0 {
+				p.Del(ctx, deletes...)
+			}
+			cas = redis.NewCmd(ctx, "eval", swapScript, 1, next.Key, mode, prev, next.Value, ttlMillis(next.TTL))
+			return p.Process(ctx, noRetry{cas})
+		})
+		if err != nil {
+			return err
+		}
+		n, err := cas.Int()
+		won = n == 1
+		return err
+	})
+	return won, err
+}
+
+// GetMany implements store.Store with one pipeline of GETs, which a
+// Cluster client splits by slot (MGET would need one slot).
+func (s *Store) GetMany(ctx context.Context, keys ...string) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	err := s.call(ctx, "getmany", func(ctx context.Context) error {
+		cmds := make([]*redis.StringCmd, len(keys))
+		_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range keys {
+				cmds[i] = p.Get(ctx, k)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		for i, c := range cmds {
+			v, err := c.Bytes()
+			switch {
+			case errors.Is(err, redis.Nil):
+			case err != nil:
+				return err
+			default:
+				out[i] = v
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Add implements store.Store with SET NX PX, never resent (see noRetry).

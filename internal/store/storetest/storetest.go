@@ -74,6 +74,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Write", testWrite, true},
 		{"Incr", testIncr, true},
 		{"Take", testTake, false},
+		{"Swap", testSwap, false},
+		{"SwapConcurrent", testSwapConcurrent, false},
+		{"GetMany", testGetMany, false},
 		{"TakeConcurrent", testTakeConcurrent, false},
 		{"Add", testAdd, true},
 		{"AddConcurrent", testAddConcurrent, false},
@@ -611,20 +614,126 @@ func testWrite(t *testing.T, s store.Store) {
 func testIncr(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	const window = time.Second
-	if n, err := s.Incr(ctx, "incr:k", window); err != nil || n != 1 {
-		t.Fatalf("first Incr = %d, %v; want 1", n, err)
+	if n, left, err := s.Incr(ctx, "incr:k", window); err != nil || n != 1 || left <= window-400*time.Millisecond || left > window {
+		t.Fatalf("first Incr = %d, %v left, %v; want 1, about %v left", n, left, err, window)
 	}
 	time.Sleep(600 * time.Millisecond)
-	if n, err := s.Incr(ctx, "incr:k", window); err != nil || n != 2 {
-		t.Fatalf("second Incr = %d, %v; want 2", n, err)
+	// The window left is what a Retry-After says: the first TTL's
+	// remainder, not a fresh window.
+	if n, left, err := s.Incr(ctx, "incr:k", window); err != nil || n != 2 || left <= 0 || left > window-200*time.Millisecond {
+		t.Fatalf("second Incr = %d, %v left, %v; want 2, under %v left", n, left, err, window-200*time.Millisecond)
 	}
 	// At 1.2 s a fixed window (ending at 1 s) is over; a TTL renewed by
 	// the second increment would run to 1.6 s.
 	time.Sleep(600 * time.Millisecond)
-	if n, err := s.Incr(ctx, "incr:k", window); err != nil || n != 1 {
+	if n, _, err := s.Incr(ctx, "incr:k", window); err != nil || n != 1 {
 		t.Fatalf("after the window Incr = %d, %v; want 1", n, err)
 	}
-	if _, err := s.Incr(ctx, "incr:nottl", 0); err == nil {
+	if _, _, err := s.Incr(ctx, "incr:nottl", 0); err == nil {
 		t.Fatal("Incr without TTL accepted")
+	}
+}
+
+// testSwap checks compare-and-set: it writes only over the expected value
+// (or over nothing, with prev nil), and applies its puts and deletes
+// whatever the outcome.
+func testSwap(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	k := key(t, "k")
+	swap := func(prev []byte, v string, want bool, puts []store.Entry, deletes ...string) {
+		t.Helper()
+		ok, err := s.Swap(ctx, prev, store.Entry{Key: k, Value: []byte(v), TTL: longTTL}, puts, deletes...)
+		if err != nil || ok != want {
+			t.Fatalf("Swap(%q → %q) = %v, %v; want %v", prev, v, ok, err, want)
+		}
+	}
+	swap(nil, "one", true, nil)
+	wantValue(t, s, k, []byte("one"))
+	swap(nil, "again", false, nil)
+	wantValue(t, s, k, []byte("one"))
+	swap([]byte("other"), "two", false, nil)
+	wantValue(t, s, k, []byte("one"))
+	// A lost swap still writes its records and deletes.
+	rec, gone := key(t, "rec"), key(t, "gone")
+	mustPut(t, s, gone, []byte("x"), longTTL)
+	swap([]byte("other"), "two", false, []store.Entry{{Key: rec, Value: []byte("r"), TTL: longTTL}}, gone)
+	wantValue(t, s, rec, []byte("r"))
+	wantMissing(t, s, gone)
+	swap([]byte("one"), "two", true, nil)
+	wantValue(t, s, k, []byte("two"))
+	// Binary values compare byte for byte.
+	swap([]byte("two\x00tail"), "three", false, nil)
+	swap([]byte("two"), "bin\x00\xff", true, nil)
+	swap([]byte("bin\x00\xff"), "four", true, nil)
+	// A value that has gone does not match any prev, but matches absent.
+	if err := s.Delete(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	swap([]byte("four"), "five", false, nil)
+	wantMissing(t, s, k)
+	swap(nil, "six", true, nil)
+	// The TTL applies to what is written.
+	short := key(t, "short")
+	if ok, err := s.Swap(ctx, nil, store.Entry{Key: short, Value: []byte("s"), TTL: shortTTL}, nil); err != nil || !ok {
+		t.Fatalf("Swap short = %v, %v", ok, err)
+	}
+	time.Sleep(shortTTL + expiryGrace)
+	wantMissing(t, s, short)
+	if _, err := s.Swap(ctx, nil, store.Entry{Key: key(t, "nottl"), Value: []byte("x")}, nil); err == nil {
+		t.Fatal("Swap without TTL accepted")
+	}
+}
+
+// testSwapConcurrent: of many Swaps from one value, exactly one wins.
+func testSwapConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for round := range raceRounds {
+		k := key(t, fmt.Sprint(round))
+		mustPut(t, s, k, []byte("start"), longTTL)
+		var won, winner atomic.Int32
+		race(racers, func(i int) {
+			ok, err := s.Swap(ctx, []byte("start"), store.Entry{Key: k, Value: []byte(fmt.Sprint(i)), TTL: longTTL}, nil)
+			if err != nil {
+				t.Errorf("round %d: Swap: %v", round, err)
+				return
+			}
+			if ok {
+				won.Add(1)
+				winner.Store(int32(i))
+			}
+		})
+		if n := won.Load(); n != 1 {
+			t.Fatalf("round %d: %d concurrent Swaps won %d times, want exactly once", round, racers, n)
+		}
+		wantValue(t, s, k, []byte(fmt.Sprint(winner.Load())))
+	}
+	contend(t, "Swap", func(keys []string) {
+		for _, k := range keys {
+			mustPut(t, s, k, []byte("start"), longTTL)
+		}
+	}, func(k string) bool {
+		ok, err := s.Swap(ctx, []byte("start"), store.Entry{Key: k, Value: []byte("next"), TTL: longTTL}, nil)
+		if err != nil {
+			t.Errorf("Swap(%q): %v", k, err)
+		}
+		return ok
+	})
+}
+
+// testGetMany reads several keys at once, nil for the absent ones.
+func testGetMany(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a, b, missing := key(t, "a"), key(t, "b"), key(t, "missing")
+	mustPut(t, s, a, []byte("A"), longTTL)
+	mustPut(t, s, b, []byte{}, longTTL)
+	got, err := s.GetMany(ctx, a, missing, b)
+	if err != nil {
+		t.Fatalf("GetMany: %v", err)
+	}
+	if len(got) != 3 || string(got[0]) != "A" || got[1] != nil || got[2] == nil || len(got[2]) != 0 {
+		t.Fatalf("GetMany = %q, want [A <nil> \"\"]", got)
+	}
+	if got, err := s.GetMany(ctx, missing); err != nil || len(got) != 1 || got[0] != nil {
+		t.Fatalf("GetMany(missing) = %q, %v", got, err)
 	}
 }
