@@ -30,7 +30,7 @@ func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 	// state, a forged one or a stale one is refused, and the session is
 	// put back untouched so the real callback can still come.
 	trip := sess.Trip
-	if trip == nil || subtle.ConstantTimeCompare([]byte(session.Digest(q.Get("state"))), []byte(trip.State)) != 1 || time.Since(trip.Created) > tripTTL {
+	if trip == nil || subtle.ConstantTimeCompare([]byte(session.Digest(q.Get("state"))), []byte(trip.State)) != 1 || time.Since(trip.Created) > p.tripTTL() {
 		if err := p.sessions.Save(ctx, sess); err != nil {
 			p.log.WarnContext(ctx, "restore session", "err", err)
 		}

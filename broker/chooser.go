@@ -15,8 +15,9 @@ import (
 	"github.com/sesame-id/sesame/internal/web"
 )
 
-// tripTTL bounds how long a citizen may stay at the IdP's login page.
-const tripTTL = 15 * time.Minute
+// tripTTL bounds how long a citizen may stay at the IdP's login page
+// (platform setting trip_ttl, default 15 min).
+func (p *Platform) tripTTL() time.Duration { return p.cfg.TripTTL.D(15 * time.Minute) }
 
 // idpChoice is one line of the chooser.
 type idpChoice struct {

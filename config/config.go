@@ -98,6 +98,9 @@ type Platform struct {
 	CodeTTL        Duration `yaml:"code_ttl"`
 	AccessTokenTTL Duration `yaml:"access_token_ttl"`
 	IDTokenTTL     Duration `yaml:"id_token_ttl"`
+	// TripTTL bounds how long a citizen may stay at the IdP's login page:
+	// a callback whose trip is older is refused (default 15m).
+	TripTTL Duration `yaml:"trip_ttl"`
 
 	// RateLimits cap, per minute, token requests per client and login
 	// attempts (trips to an IdP) per client IP; 0 means no limit.

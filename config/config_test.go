@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDevConfigIsValid(t *testing.T) {
@@ -44,6 +45,16 @@ func TestEnvExpansion(t *testing.T) {
 	c, err = Parse("x.yaml", []byte(strings.Replace(minimal, `url: ""`, `url: "${SESAME_NOT_SET:-}"`, 1)))
 	if err != nil || c.Broker.Redis.Enabled() {
 		t.Fatalf("default expansion: %v", err)
+	}
+}
+
+func TestTripTTL(t *testing.T) {
+	c, err := Parse("x.yaml", []byte(strings.Replace(minimal, "      identity_providers: [idp]\n", "      identity_providers: [idp]\n      trip_ttl: 90s\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Broker.Platforms[0].TripTTL.D(15 * time.Minute); got != 90*time.Second {
+		t.Fatalf("trip_ttl = %v, want 90s", got)
 	}
 }
 
