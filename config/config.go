@@ -288,6 +288,17 @@ type DemoSPPlatform struct {
 	ACRValues    string   `yaml:"acr_values"`
 	// AuthMethod is client_secret_basic or private_key_jwt.
 	AuthMethod string `yaml:"auth_method"`
+	// PAR sends the authorization request to the platform's pushed
+	// authorization request endpoint (RFC 9126), authenticated as the
+	// client, and the browser only a request_uri: the parameters can then
+	// be neither read nor altered on the way, which is what the "+"
+	// platform requires. Discovery must advertise the endpoint.
+	PAR bool `yaml:"par"`
+	// DPoP binds the code and the access token to a key the demo SP holds
+	// (RFC 9449): a proof signed with it goes with every call to the
+	// platform, so a stolen code or token is useless elsewhere. The key is
+	// generated at each start and never published.
+	DPoP bool `yaml:"dpop"`
 }
 
 // Duration is a time.Duration written as "30s" or "10m" in YAML.

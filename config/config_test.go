@@ -26,6 +26,9 @@ func TestDevConfigIsValid(t *testing.T) {
 	if len(sectors) < 2 {
 		t.Fatal("dev.yaml's SPs must be in different sectors")
 	}
+	if p := c.DemoSP.Plus; p == nil || !p.PAR || !p.DPoP {
+		t.Fatal("dev.yaml's demo SP must use PAR and DPoP on the \"+\" platform")
+	}
 }
 
 func TestEnvExpansion(t *testing.T) {

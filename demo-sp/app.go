@@ -3,7 +3,8 @@
 // go-jose, so that it shows an administration exactly what its own
 // integration must do (state, nonce, PKCE, iss, acr and userinfo checks,
 // RP-initiated logout) and, on the "+" platform, what more it takes
-// (private_key_jwt, decrypting the id_token and userinfo, ES256 only).
+// (private_key_jwt, pushed authorization requests, DPoP-bound tokens,
+// decrypting the id_token and userinfo, ES256 only).
 package demosp
 
 import (
@@ -95,6 +96,7 @@ func New(cfg *config.DemoSP) (*App, error) {
 		if plus, err = newPlatform(platformPlus, p.Issuer, p.ClientID, p.ClientSecret, p.AuthMethod, scopes, p.ACRValues); err != nil {
 			return nil, err
 		}
+		plus.par, plus.dpop = p.PAR, p.DPoP
 	}
 	var k *spKeys
 	if c.Keys != "" {
@@ -109,10 +111,23 @@ func New(cfg *config.DemoSP) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	client := &http.Client{Timeout: httpTimeout}
+	std.calls = client
+	if plus != nil {
+		plus.calls = client
+		if plus.dpop {
+			// One DPoP key for the process, made here, never stored.
+			t, err := newDPoPTransport(http.DefaultTransport)
+			if err != nil {
+				return nil, err
+			}
+			plus.calls = &http.Client{Timeout: httpTimeout, Transport: t}
+		}
+	}
 	a := &App{
 		cfg:      c,
 		secure:   base.Scheme == "https",
-		client:   &http.Client{Timeout: httpTimeout},
+		client:   client,
 		pages:    pages,
 		keys:     k,
 		std:      std,

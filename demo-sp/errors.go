@@ -87,6 +87,16 @@ var (
 		MessageFR: "Un jeton chiffré reçu ne peut pas être déchiffré avec les clés de cette démarche (chiffré pour une autre clé, ou altéré). La connexion a été refusée.",
 		MessageEN: "An encrypted token received cannot be decrypted with this service's keys (encrypted for another key, or altered). The login was refused.",
 	}
+	errProviderUnfit = web.Error{
+		Code: "S800019", Status: http.StatusBadGateway, Retry: true, BackURL: "/",
+		MessageFR: "Sésame+ n'annonce pas ce que cette démarche exige (requête d'autorisation poussée, DPoP) : la connexion n'a pas été tentée.",
+		MessageEN: "Sésame+ does not advertise what this service requires (pushed authorization request, DPoP): no login was attempted.",
+	}
+	errPushed = web.Error{
+		Code: "S800020", Status: http.StatusBadGateway, Retry: true, BackURL: "/",
+		MessageFR: "La demande de connexion n'a pas pu être déposée auprès de Sésame+ (requête d'autorisation poussée). Réessayez dans un instant.",
+		MessageEN: "The login request could not be pushed to Sésame+ (pushed authorization request). Try again in a moment.",
+	}
 	errLogoutState = web.Error{
 		Code: "S800012", Status: http.StatusBadRequest, Retry: true, BackURL: "/",
 		MessageFR: "Ce retour de déconnexion ne correspond à aucune déconnexion demandée par ce navigateur (paramètre state).",

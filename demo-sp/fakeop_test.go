@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/sesame-id/sesame/internal/dpop"
 	"github.com/sesame-id/sesame/internal/keys"
 )
 
@@ -62,13 +64,38 @@ type fakeOP struct {
 	encryptUnsigned bool              // put the bare JSON claims inside the id_token's JWE
 	userinfoNoISS   bool              // leave iss out of a signed userinfo
 
+	// PAR (RFC 9126) and DPoP (RFC 9449), as the broker's "+" platform has
+	// them; plusMode sets par, requirePAR and dpop.
+	par        bool     // advertise and serve /par
+	requirePAR bool     // /authorize takes a request_uri only
+	dpop       bool     // advertise DPoP and require a proof at /par, /token and /userinfo
+	dpopAlgs   []string // advertise these DPoP algorithms without requiring proofs (dpop: ES256)
+	// nonceAt names the endpoints ("par", "token", "userinfo") that want a
+	// server nonce in the proof; staleNonce makes every nonce stale there.
+	nonceAt     map[string]bool
+	staleNonce  bool
+	bearerToken bool   // answer token_type Bearer even to a DPoP proof
+	parError    string // refuse every PAR request with this OAuth error
+
 	// Recorded from the flow.
-	lastAuthorize url.Values
-	codes         map[string]url.Values
-	lastToken     url.Values  // the last token request's form
-	assertions    []assertion // the client assertions received, checked
-	assertionErr  error       // why the last refused assertion was refused
-	jtis          map[string]bool
+	lastAuthorize      url.Values // the authorization parameters, resolved from request_uri
+	lastAuthorizeQuery url.Values // the query /authorize was actually called with
+	codes              map[string]url.Values
+	lastToken          url.Values  // the last token request's form
+	assertions         []assertion // the token endpoint's client assertions, checked
+	parAssertions      []assertion // the PAR endpoint's client assertions, checked
+	assertionErr       error       // why the last refused assertion was refused
+	jtis               map[string]bool
+	parForms           []url.Values          // every PAR request's form
+	requestURIs        map[string]url.Values // pushed parameters, by request_uri, single use
+	nonces             *dpop.Nonces
+	proofs             map[string][]string // every DPoP header received, by endpoint, refused ones too
+	proofErr           error               // why the last refused proof was refused
+	challenges         map[string]int      // use_dpop_nonce answers, by endpoint
+	dpopJTIs           map[string]bool
+	tokenJKT           map[string]string // access token -> the jkt it is bound to ("" for bearer)
+	userinfoAuth       []string          // the Authorization header of every userinfo request
+	sawDPoP            int               // requests that came with a DPoP header, checked or not
 }
 
 // assertion is a client assertion as the fake OP received and checked it.
@@ -84,6 +111,7 @@ func (op *fakeOP) plusMode(spJWKS string, alg jose.KeyAlgorithm) {
 	op.set(func(op *fakeOP) {
 		op.clientID, op.pkjwt, op.encrypt, op.signUserinfo = "demo-sp-plus", true, true, true
 		op.spJWKS, op.encAlg = spJWKS, alg
+		op.par, op.requirePAR, op.dpop = true, true, true
 	})
 }
 
@@ -102,11 +130,20 @@ func newFakeOP(t *testing.T, alg jose.SignatureAlgorithm) *fakeOP {
 	if err != nil {
 		t.Fatal(err)
 	}
-	op := &fakeOP{t: t, signer: signer, alg: alg, codes: map[string]url.Values{}, jtis: map[string]bool{}}
+	nonces, err := dpop.NewNonces([]byte(randomString(32)), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := &fakeOP{
+		t: t, signer: signer, alg: alg, codes: map[string]url.Values{}, jtis: map[string]bool{},
+		requestURIs: map[string]url.Values{}, nonces: nonces, proofs: map[string][]string{},
+		challenges: map[string]int{}, dpopJTIs: map[string]bool{}, tokenJKT: map[string]string{},
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", op.discovery)
 	mux.Handle("GET /jwks", keys.JWKSHandler(signer))
 	mux.HandleFunc("GET /authorize", op.authorize)
+	mux.HandleFunc("POST /par", op.pushed)
 	mux.HandleFunc("POST /token", op.token)
 	mux.HandleFunc("GET /userinfo", op.userinfo)
 	op.srv = httptest.NewServer(mux)
@@ -141,6 +178,16 @@ func (op *fakeOP) discovery(w http.ResponseWriter, _ *http.Request) {
 		d["token_endpoint_auth_methods_supported"] = []string{"private_key_jwt"}
 		d["token_endpoint_auth_signing_alg_values_supported"] = []string{"ES256"}
 	}
+	if op.par {
+		d["pushed_authorization_request_endpoint"] = op.issuer() + "/par"
+		d["require_pushed_authorization_requests"] = op.requirePAR
+	}
+	switch {
+	case op.dpopAlgs != nil:
+		d["dpop_signing_alg_values_supported"] = op.dpopAlgs
+	case op.dpop:
+		d["dpop_signing_alg_values_supported"] = []string{"ES256"}
+	}
 	if op.encrypt {
 		d["id_token_encryption_alg_values_supported"] = []string{"ECDH-ES", "RSA-OAEP", "RSA-OAEP-256"}
 		d["id_token_encryption_enc_values_supported"] = []string{"A256GCM"}
@@ -157,6 +204,16 @@ func (op *fakeOP) authorize(w http.ResponseWriter, r *http.Request) {
 	op.mu.Lock()
 	defer op.mu.Unlock()
 	q := r.URL.Query()
+	op.lastAuthorizeQuery = q
+	if uri := q.Get("request_uri"); uri != "" || op.requirePAR {
+		pushed, ok := op.requestURIs[uri]
+		delete(op.requestURIs, uri)
+		if !ok || q.Get("client_id") != pushed.Get("client_id") {
+			http.Error(w, "a pushed authorization request is required, and this request_uri is unknown", http.StatusBadRequest)
+			return
+		}
+		q = pushed
+	}
 	op.lastAuthorize = q
 	code := randomString(16)
 	op.codes[code] = q
@@ -170,11 +227,149 @@ func (op *fakeOP) authorize(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, q.Get("redirect_uri")+"?"+back.Encode(), http.StatusSeeOther)
 }
 
+// pushed is the PAR endpoint (RFC 9126 §2): the client authenticates as
+// at the token endpoint (the assertion's aud is the issuer), and a DPoP
+// proof binds the future code to its key (RFC 9449 §10).
+func (op *fakeOP) pushed(w http.ResponseWriter, r *http.Request) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.countDPoP(r)
+	_ = r.ParseForm()
+	op.parForms = append(op.parForms, r.PostForm)
+	a, ok := op.authenticated(r, op.issuer())
+	if !ok {
+		parError(w, http.StatusUnauthorized, "invalid_client")
+		return
+	}
+	op.parAssertions = append(op.parAssertions, a)
+	jkt := ""
+	if op.dpop {
+		p, ok := op.checkProof(w, r, "par", http.MethodPost, "")
+		if !ok {
+			return
+		}
+		jkt = p.JKT
+	}
+	if op.parError != "" {
+		parError(w, http.StatusBadRequest, op.parError)
+		return
+	}
+	if r.PostForm.Has("request_uri") || r.PostForm.Get("response_type") != "code" {
+		parError(w, http.StatusBadRequest, "invalid_request")
+		return
+	}
+	params := url.Values{}
+	for k, v := range r.PostForm {
+		if k != "client_assertion" && k != "client_assertion_type" {
+			params[k] = v
+		}
+	}
+	params.Set("dpop_jkt", jkt) // RFC 9449 §10's name for the binding
+	uri := "urn:ietf:params:oauth:request_uri:" + randomString(16)
+	op.requestURIs[uri] = params
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	_ = json.NewEncoder(w).Encode(map[string]any{"request_uri": uri, "expires_in": 60})
+}
+
+// pushedParams returns the parameters pushed for the request_uri of an
+// authorization URL's query, which must hold nothing else but client_id.
+func (op *fakeOP) pushedParams(t *testing.T, q url.Values) url.Values {
+	t.Helper()
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	if len(q) != 2 || q.Get("client_id") == "" {
+		t.Errorf("the authorization URL holds more than client_id and request_uri: %v", q)
+	}
+	pushed, ok := op.requestURIs[q.Get("request_uri")]
+	if !ok {
+		t.Errorf("request_uri %q was not pushed", q.Get("request_uri"))
+	}
+	return pushed
+}
+
+func (op *fakeOP) countDPoP(r *http.Request) {
+	if r.Header.Get(dpop.HeaderName) != "" {
+		op.sawDPoP++
+	}
+}
+
+func parError(w http.ResponseWriter, status int, code string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": "refused by the fake OP"})
+}
+
+// checkProof checks the request's DPoP proof as the broker will: one DPoP
+// header, internal/dpop.Verify for this endpoint's method and URL (with
+// ath for an access token), a nonce where nonceAt asks for one, and a jti
+// never seen before. A refusal is answered here: 400 with an OAuth error
+// at PAR and token, 401 with WWW-Authenticate at userinfo, and a fresh
+// DPoP-Nonce for use_dpop_nonce.
+func (op *fakeOP) checkProof(w http.ResponseWriter, r *http.Request, endpoint, method, accessToken string) (*dpop.Proof, bool) {
+	raw, present, err := dpop.FromHeader(r.Header)
+	op.proofs[endpoint] = append(op.proofs[endpoint], raw)
+	var p *dpop.Proof
+	switch {
+	case err != nil:
+	case !present:
+		err = fmt.Errorf("%w: no DPoP header", dpop.ErrInvalidProof)
+	default:
+		c := dpop.Check{Method: method, URL: op.issuer() + "/" + endpoint, AccessToken: accessToken}
+		if op.nonceAt[endpoint] {
+			c.Nonce = func(n string) bool { return !op.staleNonce && op.nonces.Valid(n, time.Now()) }
+		}
+		if p, err = dpop.Verify(raw, c); err == nil && op.dpopJTIs[p.JTI] {
+			err = fmt.Errorf("%w: jti replayed", dpop.ErrInvalidProof)
+		}
+	}
+	if err == nil {
+		op.dpopJTIs[p.JTI] = true
+		return p, true
+	}
+	code := "invalid_dpop_proof"
+	if errors.Is(err, dpop.ErrUseNonce) {
+		code = "use_dpop_nonce"
+		op.challenges[endpoint]++
+		w.Header().Set(dpop.NonceHeader, op.nonces.Issue(time.Now()))
+	} else {
+		op.proofErr = err
+	}
+	if endpoint == "userinfo" {
+		w.Header().Set("WWW-Authenticate", `DPoP error="`+code+`", algs="ES256"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	} else {
+		tokenError(w, code)
+	}
+	return nil, false
+}
+
+// token redeems a code. The client is authenticated first, then its DPoP
+// proof, and only then is the code spent: a use_dpop_nonce answer leaves
+// the code usable, but not the assertion, whose jti is spent, so the
+// client's second try must come with a new one.
 func (op *fakeOP) token(w http.ResponseWriter, r *http.Request) {
 	op.mu.Lock()
 	defer op.mu.Unlock()
+	op.countDPoP(r)
 	_ = r.ParseForm()
 	op.lastToken = r.PostForm
+	a, ok := op.authenticated(r, op.issuer()+"/token")
+	if !ok {
+		tokenError(w, "invalid_client")
+		return
+	}
+	if op.pkjwt {
+		op.assertions = append(op.assertions, a)
+	}
+	jkt := ""
+	if op.dpop {
+		p, ok := op.checkProof(w, r, "token", http.MethodPost, "")
+		if !ok {
+			return
+		}
+		jkt = p.JKT
+	}
 	req, ok := op.codes[r.PostForm.Get("code")]
 	delete(op.codes, r.PostForm.Get("code"))
 	sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
@@ -182,10 +377,11 @@ func (op *fakeOP) token(w http.ResponseWriter, r *http.Request) {
 	case !ok:
 		tokenError(w, "invalid_grant")
 		return
-	case !op.authenticated(r):
-		tokenError(w, "invalid_client")
-		return
 	case base64.RawURLEncoding.EncodeToString(sum[:]) != req.Get("code_challenge") || req.Get("code_challenge_method") != "S256":
+		tokenError(w, "invalid_grant")
+		return
+	case req.Has("dpop_jkt") && req.Get("dpop_jkt") != jkt:
+		// RFC 9449 §10: a code bound at PAR is redeemed with that key only.
 		tokenError(w, "invalid_grant")
 		return
 	}
@@ -222,43 +418,54 @@ func (op *fakeOP) token(w http.ResponseWriter, r *http.Request) {
 		idt = op.encryptTo(idt)
 	}
 	w.Header().Set("Content-Type", "application/json")
+	tokenType := "Bearer"
+	if jkt != "" && !op.bearerToken {
+		tokenType = "DPoP"
+	}
+	op.tokenJKT[at] = jkt
 	_ = json.NewEncoder(w).Encode(map[string]any{
-		"access_token": at, "token_type": "Bearer", "expires_in": 60, "id_token": idt,
+		"access_token": at, "token_type": tokenType, "expires_in": 60, "id_token": idt,
 	})
 }
 
-// authenticated checks the client at the token endpoint: client_secret_post,
-// or with pkjwt a private_key_jwt assertion and nothing else.
-func (op *fakeOP) authenticated(r *http.Request) bool {
+// authenticated checks the client at the token or PAR endpoint:
+// client_secret_post, or with pkjwt a private_key_jwt assertion for aud
+// and nothing else.
+func (op *fakeOP) authenticated(r *http.Request, aud string) (assertion, bool) {
 	f := r.PostForm
 	if f.Get("client_id") != op.client() {
-		return false
+		return assertion{}, false
 	}
 	if !op.pkjwt {
-		return f.Get("client_secret") == "secret"
+		return assertion{}, f.Get("client_secret") == "secret"
 	}
 	if f.Has("client_secret") || r.Header.Get("Authorization") != "" {
 		op.assertionErr = errors.New("a secret was sent along with the assertion")
-		return false
+		return assertion{}, false
 	}
 	if f.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
 		op.assertionErr = fmt.Errorf("client_assertion_type %q", f.Get("client_assertion_type"))
-		return false
+		return assertion{}, false
 	}
-	a, err := op.checkAssertion(f.Get("client_assertion"), time.Now())
+	a, err := op.checkAssertionFor(f.Get("client_assertion"), aud, time.Now())
 	if err != nil {
 		op.assertionErr = err
-		return false
+		return assertion{}, false
 	}
-	op.assertions = append(op.assertions, a)
-	return true
+	return a, true
 }
 
-// checkAssertion is what a broker checks of a private_key_jwt (RFC 7523 §3,
-// OIDC Core §9): ES256 signature by a key the SP publishes, with its kid;
-// iss = sub = client_id; aud = the token endpoint; a live exp at most 60 s
-// after iat; a jti never seen before.
+// checkAssertion checks an assertion for the token endpoint.
 func (op *fakeOP) checkAssertion(raw string, now time.Time) (assertion, error) {
+	return op.checkAssertionFor(raw, op.issuer()+"/token", now)
+}
+
+// checkAssertionFor is what a broker checks of a private_key_jwt (RFC 7523
+// §3, OIDC Core §9): ES256 signature by a key the SP publishes, with its
+// kid; iss = sub = client_id; aud = the endpoint's (the token endpoint, or
+// the issuer at PAR); a live exp at most 60 s after iat; a jti never seen
+// before.
+func (op *fakeOP) checkAssertionFor(raw, aud string, now time.Time) (assertion, error) {
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		return assertion{}, fmt.Errorf("assertion: %w", err)
@@ -282,8 +489,8 @@ func (op *fakeOP) checkAssertion(raw string, now time.Time) (assertion, error) {
 	switch {
 	case c.Issuer != op.client() || c.Subject != op.client():
 		return assertion{}, fmt.Errorf("iss %q sub %q, want both %q", c.Issuer, c.Subject, op.client())
-	case len(c.Audience) != 1 || c.Audience[0] != op.issuer()+"/token":
-		return assertion{}, fmt.Errorf("aud %v, want the token endpoint", c.Audience)
+	case len(c.Audience) != 1 || c.Audience[0] != aud:
+		return assertion{}, fmt.Errorf("aud %v, want %s", c.Audience, aud)
 	case c.Expiry == nil || c.IssuedAt == nil || !now.Before(c.Expiry.Time()):
 		return assertion{}, errors.New("assertion without iat or exp, or expired")
 	case c.Expiry.Time().Sub(c.IssuedAt.Time()) > time.Minute || c.IssuedAt.Time().After(now.Add(5*time.Second)):
@@ -371,9 +578,32 @@ func tokenError(w http.ResponseWriter, code string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": code})
 }
 
-func (op *fakeOP) userinfo(w http.ResponseWriter, _ *http.Request) {
+func (op *fakeOP) userinfo(w http.ResponseWriter, r *http.Request) {
 	op.mu.Lock()
 	defer op.mu.Unlock()
+	op.countDPoP(r)
+	op.userinfoAuth = append(op.userinfoAuth, r.Header.Get("Authorization"))
+	if op.dpop {
+		// RFC 9449 §7: a DPoP token, under the DPoP scheme, with a proof
+		// by the key it is bound to and the hash of the token.
+		scheme, at, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		jkt, known := op.tokenJKT[at]
+		if !strings.EqualFold(scheme, "DPoP") || !known || jkt == "" {
+			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_token"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		p, ok := op.checkProof(w, r, "userinfo", http.MethodGet, at)
+		if !ok {
+			return
+		}
+		if p.JKT != jkt {
+			op.proofErr = errors.New("userinfo proof by another key than the token's")
+			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_dpop_proof"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+	}
 	sub := fakeSub
 	if op.userinfoSub != "" {
 		sub = op.userinfoSub

@@ -89,7 +89,8 @@ func testConfig(issuer string) *config.DemoSP {
 }
 
 // withPlus registers the demo SP on a "+" platform at issuer, as
-// config/dev.yaml does: client demo-sp-plus, private_key_jwt, eidas3.
+// config/dev.yaml does: client demo-sp-plus, private_key_jwt, eidas3, PAR
+// and DPoP.
 func withPlus(issuer string) func(*config.DemoSP) {
 	return func(c *config.DemoSP) {
 		c.Plus = &config.DemoSPPlatform{
@@ -97,6 +98,7 @@ func withPlus(issuer string) func(*config.DemoSP) {
 			// A secret configured by mistake must still never be sent.
 			ClientSecret: "must-not-be-sent-with-private-key-jwt",
 			Scopes:       []string{"openid", "identite_pivot", "email"}, ACRValues: "eidas3",
+			PAR: true, DPoP: true,
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package demosp
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -124,6 +125,10 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := a.discover(r, p)
+	if errors.Is(err, errProviderLacks) {
+		a.failUpstream(w, r, errProviderUnfit, err)
+		return
+	}
 	if err != nil {
 		a.failUpstream(w, r, errUnavailable, err)
 		return
@@ -135,9 +140,6 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		Verifier: oauth2.GenerateVerifier(),
 		ACR:      acr,
 	}
-	handle := randomString(32)
-	a.txs.put(handle, tx, txTTL)
-	a.setCookie(w, txCookie, handle, txTTL)
 	dest := d.oauth.AuthCodeURL(tx.State,
 		oidc.Nonce(tx.Nonce),
 		oauth2.S256ChallengeOption(tx.Verifier),
@@ -146,5 +148,21 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		// FranceConnect; the demo shows it.
 		oauth2.SetAuthURLParam("claims", amrClaims),
 	)
+	if p.par {
+		// Pushed before the transaction is stored: a refused push leaves
+		// nothing behind.
+		if dest, err = a.pushAuthorization(r.Context(), p, d, dest); err != nil {
+			var refused *parRefused
+			if errors.As(err, &refused) {
+				a.failProvider(w, r, refused.Code, refused.Description)
+				return
+			}
+			a.failUpstream(w, r, errPushed, err)
+			return
+		}
+	}
+	handle := randomString(32)
+	a.txs.put(handle, tx, txTTL)
+	a.setCookie(w, txCookie, handle, txTTL)
 	http.Redirect(w, r, dest, http.StatusSeeOther)
 }

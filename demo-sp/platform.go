@@ -41,10 +41,24 @@ type platform struct {
 	scopes     []string
 	defaultACR string
 	sessionTTL time.Duration
+	// par sends the authorization request by PAR (RFC 9126) and dpop binds
+	// the code and token to the demo SP's DPoP key (RFC 9449); both are
+	// for "+" only, the standard platform's flow never changes.
+	par, dpop bool
+	// calls is the HTTP client for the platform's PAR, token and userinfo
+	// endpoints: on a DPoP platform its transport adds the proofs.
+	calls *http.Client
 
 	mu   sync.Mutex
 	disc *discovery
 }
+
+// errProviderLacks marks a provider whose metadata lacks something the
+// platform's configuration requires (PAR, DPoP with ES256).
+var errProviderLacks = errors.New("the provider does not offer what this platform is configured to require")
+
+// dpopAlg is the algorithm of the demo SP's DPoP key.
+const dpopAlg = "ES256"
 
 // discovery is what the demo SP learned from an issuer's metadata.
 type discovery struct {
@@ -52,6 +66,7 @@ type discovery struct {
 	verifier    *oidc.IDTokenVerifier
 	keySet      *oidc.RemoteKeySet // the issuer's jwks_uri, for signed userinfo
 	tokenURL    string
+	parURL      string // pushed_authorization_request_endpoint; set when p.par
 	userinfoURL string
 	endSession  string
 	issRequired bool
@@ -128,12 +143,23 @@ func (a *App) discover(r *http.Request, p *platform) (*discovery, error) {
 		EndSession  string   `json:"end_session_endpoint"`
 		ISSResponse bool     `json:"authorization_response_iss_parameter_supported"`
 		AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
+		PAR         string   `json:"pushed_authorization_request_endpoint"`
+		DPoPAlgs    []string `json:"dpop_signing_alg_values_supported"`
 	}
 	if err := prov.Claims(&meta); err != nil {
 		return nil, err
 	}
 	if meta.JWKSURI == "" {
 		return nil, errors.New("the provider advertises no jwks_uri")
+	}
+	// A provider without what the demo SP is configured to require is
+	// refused outright: falling back to a plain redirect or a bearer token
+	// would hide the very protection the configuration asks for.
+	if p.par && meta.PAR == "" {
+		return nil, fmt.Errorf("%w: demo_sp.plus.par is set but %s advertises no pushed_authorization_request_endpoint", errProviderLacks, p.issuer)
+	}
+	if p.dpop && !slices.Contains(meta.DPoPAlgs, dpopAlg) {
+		return nil, fmt.Errorf("%w: demo_sp.plus.dpop is set but %s does not list %s in dpop_signing_alg_values_supported", errProviderLacks, p.issuer, dpopAlg)
 	}
 	ep := prov.Endpoint()
 	secret := p.clientSecret
@@ -168,6 +194,7 @@ func (a *App) discover(r *http.Request, p *platform) (*discovery, error) {
 		}),
 		keySet:      keySet,
 		tokenURL:    ep.TokenURL,
+		parURL:      meta.PAR,
 		userinfoURL: prov.UserInfoEndpoint(),
 		endSession:  meta.EndSession,
 		issRequired: meta.ISSResponse,

@@ -299,6 +299,10 @@ func TestPlatformRouting(t *testing.T) {
 			continue
 		}
 		q := loc.Query()
+		if c.issuer == plus.issuer() {
+			// "+" pushes its parameters (PAR): read them where they went.
+			q = plus.pushedParams(t, q)
+		}
 		if q.Get("client_id") != c.clientID || q.Get("acr_values") != c.acr || q.Get("redirect_uri") != sp.URL+"/callback" {
 			t.Errorf("%v: client_id %q acr %q redirect_uri %q", c.form, q.Get("client_id"), q.Get("acr_values"), q.Get("redirect_uri"))
 		}

@@ -28,18 +28,40 @@ const maxUserInfo = 1 << 20
 // exchange redeems the code. With private_key_jwt the demo SP proves who it
 // is with a fresh signed assertion (RFC 7523 §2.2) addressed to this token
 // endpoint only, and sends no secret at all.
+//
+// With DPoP, x/oauth2 sends the request through the platform's client,
+// whose transport adds the proof; a use_dpop_nonce answer is tried once
+// more, with a new assertion (its jti may already be spent) and the nonce
+// the transport kept. The token must then be a DPoP one: a bearer token
+// where DPoP was asked for means the binding was dropped, and is refused.
 func (a *App) exchange(ctx context.Context, p *platform, d *discovery, code, verifier string) (*oauth2.Token, error) {
-	opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(verifier)}
-	if p.authMethod == authPrivateKeyJWT {
-		assertion, err := a.keys.clientAssertion(p.clientID, d.tokenURL, time.Now())
+	if p.dpop {
+		ctx = oidc.ClientContext(ctx, p.calls)
+	}
+	for attempt := 0; ; attempt++ {
+		opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(verifier)}
+		if p.authMethod == authPrivateKeyJWT {
+			assertion, err := a.keys.clientAssertion(p.clientID, d.tokenURL, time.Now())
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts,
+				oauth2.SetAuthURLParam("client_assertion_type", assertionType),
+				oauth2.SetAuthURLParam("client_assertion", assertion))
+		}
+		tok, err := d.oauth.Exchange(ctx, code, opts...)
+		var re *oauth2.RetrieveError
+		if p.dpop && attempt == 0 && errors.As(err, &re) && re.Response != nil && useNonce(re.ErrorCode, re.Response.Header) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts,
-			oauth2.SetAuthURLParam("client_assertion_type", assertionType),
-			oauth2.SetAuthURLParam("client_assertion", assertion))
+		if p.dpop && !strings.EqualFold(tok.TokenType, "DPoP") {
+			return nil, fmt.Errorf("the token endpoint answered token_type %q, not DPoP: the token is not bound to the demo SP's key", tok.TokenType)
+		}
+		return tok, nil
 	}
-	return d.oauth.Exchange(ctx, code, opts...)
 }
 
 // verifyIDToken opens the id_token and lets go-oidc check the signature (with
@@ -117,23 +139,9 @@ func (a *App) userInfo(ctx context.Context, p *platform, d *discovery, tok *oaut
 	}
 	ctx, cancel := context.WithTimeout(ctx, httpTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.userinfoURL, nil)
+	resp, body, err := getUserInfo(ctx, p, d, tok)
 	if err != nil {
 		return nil, err
-	}
-	tok.SetAuthHeader(req)
-	req.Header.Set("Accept", "application/jwt, application/json;q=0.9")
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxUserInfo+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(body) > maxUserInfo {
-		return nil, errors.New("userinfo answer over 1 MiB")
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("userinfo answered %s", resp.Status)
@@ -175,6 +183,41 @@ func (a *App) userInfo(ctx context.Context, p *platform, d *discovery, tok *oaut
 		return nil, err
 	}
 	return res, nil
+}
+
+// getUserInfo sends the userinfo request and reads the answer. With DPoP
+// the token goes as "Authorization: DPoP" (RFC 9449 §7.1), which tells the
+// platform's transport to put its hash (ath) in the proof; a 401 asking
+// for a nonce is tried once more, with the nonce the transport kept.
+func getUserInfo(ctx context.Context, p *platform, d *discovery, tok *oauth2.Token) (*http.Response, []byte, error) {
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.userinfoURL, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		if p.dpop {
+			req.Header.Set("Authorization", "DPoP "+tok.AccessToken)
+		} else {
+			tok.SetAuthHeader(req)
+		}
+		req.Header.Set("Accept", "application/jwt, application/json;q=0.9")
+		resp, err := p.calls.Do(req)
+		if err != nil {
+			return nil, nil, err
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxUserInfo+1))
+		resp.Body.Close()
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(body) > maxUserInfo {
+			return nil, nil, errors.New("userinfo answer over 1 MiB")
+		}
+		if p.dpop && attempt == 0 && resourceUseNonce(resp) {
+			continue
+		}
+		return resp, body, nil
+	}
 }
 
 // verifyJWS checks a compact JWS's signature against the issuer's keys,
