@@ -72,7 +72,9 @@ func (p *Platform) verifyAssertion(r *http.Request, clientID, assertionType, raw
 	switch {
 	case c.Subject != sp.ClientID:
 		return nil, fail.WithCause(errors.New("client_assertion sub is not the client"))
-	case !slices.ContainsFunc(c.Audience, func(a string) bool { return a == p.cfg.Issuer || a == p.cfg.Issuer+"/token" }):
+	case !slices.ContainsFunc(c.Audience, func(a string) bool {
+		return a == p.cfg.Issuer || a == p.cfg.Issuer+"/token" || a == p.cfg.Issuer+"/par"
+	}):
 		return nil, fail.WithCause(errors.New("client_assertion aud is not this provider"))
 	case c.Expiry == nil || c.ID == "" || len(c.ID) > 256:
 		return nil, fail.WithCause(errors.New("client_assertion needs exp and jti"))

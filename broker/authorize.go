@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sesame-id/sesame/broker/acr"
@@ -29,20 +30,14 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	req, sp, oerr := authreq.Parse(q, p, authreq.Policy{
-		ACRValues: p.cfg.ACRValues, DefaultACR: p.cfg.DefaultACR, NonceRequired: p.cfg.Nonce == "required",
-		ACRErrorCode: p.cfg.ACRError,
-	})
-	if oerr == nil {
-		oerr = p.checkSPPolicy(sp, req)
-	}
+	req, sp, hint, oerr := p.authorizationRequest(r, q)
 	if oerr != nil {
 		p.authorizeError(w, r, req, oerr, sp != nil)
 		return
 	}
 
 	hintSub := ""
-	if hint := q.Get("id_token_hint"); hint != "" {
+	if hint != "" {
 		aud, sub, err := p.verifyHint(hint)
 		if err != nil || aud != req.ClientID {
 			p.authorizeError(w, r, req, oidcerr.New(oidcerr.InvalidRequest, "id_token_hint is not an id_token this provider issued to this client").WithCause(err), true)
@@ -88,6 +83,29 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	redirect(w, r, "/authorize/choose")
+}
+
+// authorizationRequest is the validated request and its id_token_hint:
+// taken from PAR by its request_uri, or parsed from the query or form. A
+// platform that requires PAR refuses the latter.
+func (p *Platform) authorizationRequest(r *http.Request, q url.Values) (*authreq.Request, *config.SP, string, *oidcerr.Error) {
+	// Only request_uris from our PAR endpoint are taken; any other is
+	// answered request_uri_not_supported by the parser, to the SP.
+	if strings.HasPrefix(q.Get("request_uri"), requestURIPrefix) {
+		pr, sp, oerr := p.pushedRequest(r.Context(), q)
+		if oerr != nil {
+			return nil, nil, "", oerr
+		}
+		return pr.Request, sp, pr.Hint, nil
+	}
+	req, sp, oerr := authreq.Parse(q, p, p.authPolicy(false))
+	if oerr == nil {
+		oerr = p.checkSPPolicy(sp, req)
+	}
+	if oerr == nil && p.cfg.RequiresPAR() {
+		oerr = oidcerr.New(oidcerr.InvalidRequest, "this platform takes pushed authorization requests only (RFC 9126): push the request to the pushed_authorization_request_endpoint, then send request_uri")
+	}
+	return req, sp, q.Get("id_token_hint"), oerr
 }
 
 // holdPending keeps a new request for the chooser: in its sealed cookie,

@@ -29,6 +29,9 @@ type grant struct {
 	AuthTime       time.Time         `json:"at"`
 	Identity       identity.Identity `json:"id"`
 	SID            string            `json:"sid,omitempty"`
+	// JKT binds the code (from PAR or dpop_jkt), then the access token,
+	// to a DPoP key: its RFC 7638 thumbprint (cnf.jkt).
+	JKT string `json:"jkt,omitempty"`
 }
 
 type consentView struct {
@@ -127,7 +130,7 @@ func (p *Platform) issueCode(w http.ResponseWriter, r *http.Request, sess *sessi
 		Scopes: req.Scopes, IDTokenClaims: req.IDTokenClaims, UserinfoClaims: req.UserinfoClaims,
 		Sub: identity.Sub(p.subSecret, sp.Sector, login.Identity.Hash()),
 		ACR: login.ACR, AMR: login.AMR, AuthTime: login.AuthTime,
-		Identity: login.Identity,
+		Identity: login.Identity, JKT: req.DPoPJKT,
 	}
 	if sess.Reused {
 		g.ACR = req.ACR

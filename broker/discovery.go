@@ -50,13 +50,20 @@ func (p *Platform) discovery(w http.ResponseWriter, _ *http.Request) {
 		"code_challenge_methods_supported":                 []string{"S256"},
 		"claims_parameter_supported":                       true,
 		"request_parameter_supported":                      false,
-		"request_uri_parameter_supported":                  false,
-		"prompt_values_supported":                          []string{"none", "login", "consent", "select_account"},
-		"ui_locales_supported":                             []string{"fr", "en"},
-		"authorization_response_iss_parameter_supported":   true,
-		"frontchannel_logout_supported":                    false,
-		"backchannel_logout_supported":                     true,
-		"backchannel_logout_session_supported":             true,
+		// request_uri only as issued by PAR (RFC 9126 §4).
+		"request_uri_parameter_supported":                false,
+		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
+		"ui_locales_supported":                           []string{"fr", "en"},
+		"authorization_response_iss_parameter_supported": true,
+		"frontchannel_logout_supported":                  false,
+		"backchannel_logout_supported":                   true,
+		"backchannel_logout_session_supported":           true,
+	}
+	meta["pushed_authorization_request_endpoint"] = iss + "/par"
+	meta["require_pushed_authorization_requests"] = p.cfg.RequiresPAR()
+	meta["dpop_signing_alg_values_supported"] = dpopAlgs()
+	if p.cfg.PrivateKeyJWTOnly() {
+		meta["token_endpoint_auth_methods_supported"] = []string{"private_key_jwt"}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")

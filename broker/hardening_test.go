@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,7 +17,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sesame-id/sesame/broker"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/internal/testredis"
 	"github.com/sesame-id/sesame/internal/teststack"
 )
@@ -64,8 +67,52 @@ func parallelPosts(t *testing.T, n int, urls []string, path string, form url.Val
 	return status, locs
 }
 
+// slowStore is a store a network away: every call waits first, as a
+// Redis some milliseconds off does, which is what opens the window
+// between a step's read and its write.
+type slowStore struct {
+	store.Store
+	delay time.Duration
+}
+
+func (s slowStore) Get(ctx context.Context, k string) ([]byte, error) {
+	time.Sleep(s.delay)
+	return s.Store.Get(ctx, k)
+}
+
+func (s slowStore) Write(ctx context.Context, puts []store.Entry, deletes ...string) error {
+	time.Sleep(s.delay)
+	return s.Store.Write(ctx, puts, deletes...)
+}
+
+func (s slowStore) Swap(ctx context.Context, prev []byte, next store.Entry, puts []store.Entry, deletes ...string) (bool, error) {
+	time.Sleep(s.delay)
+	return s.Store.Swap(ctx, prev, next, puts, deletes...)
+}
+
+func slow(st store.Store) store.Store { return slowStore{st, 20 * time.Millisecond} }
+
+// slowReplicas is replicas with n more brokers whose store is 20 ms away.
+func slowReplicas(t *testing.T, n int) (*teststack.Stack, []string) {
+	t.Helper()
+	s, _ := replicas(t, 0)
+	urls := []string{s.BrokerURL}
+	for range n {
+		b, err := broker.New(s.Config.Broker, slog.New(slog.NewTextHandler(io.Discard, nil)), broker.WithStoreWrapper(slow))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		srv := httptest.NewServer(b.Platforms[0])
+		t.Cleanup(srv.Close)
+		urls = append(urls, srv.URL)
+	}
+	return s, urls
+}
+
 // Defect 1: parallel POSTs of one consent page (a double click, a replay
 // across replicas) make exactly one code; every request is sent to it.
+// The store is 20 ms away, as a real Redis may be.
 func TestConsentSingleUse(t *testing.T) {
 	run := func(t *testing.T, s *teststack.Stack, urls []string) {
 		csrf, cookie := toConsent(t, s)
@@ -89,12 +136,12 @@ func TestConsentSingleUse(t *testing.T) {
 		}
 	}
 	t.Run("memory", func(t *testing.T) {
-		s := teststack.New(t)
+		s := teststack.NewWrapped(t, slow)
 		run(t, s, []string{s.BrokerURL})
 	})
 	t.Run("redis-two-replicas", func(t *testing.T) {
-		s, urls := replicas(t, 1)
-		run(t, s, urls)
+		s, urls := slowReplicas(t, 2)
+		run(t, s, urls[1:])
 	})
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/broker/upstream"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/dpop"
 	"github.com/sesame-id/sesame/internal/keys"
 	"github.com/sesame-id/sesame/internal/seal"
 	"github.com/sesame-id/sesame/internal/store"
@@ -55,6 +56,8 @@ type Platform struct {
 	backchannelSlots chan struct{}
 	// blocked holds the sources over their token-failure limit.
 	blocked blocklist
+	// nonces issues DPoP server nonces; nil when the platform wants none.
+	nonces *dpop.Nonces
 	// peers are the platforms of this process, itself included: an IdP's
 	// back-channel logout ends sessions on each of them.
 	peers []*Platform
@@ -143,6 +146,11 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 	if err != nil {
 		return nil, fmt.Errorf("platform %s: %w", cfg.ID, err)
 	}
+	if cfg.DPoPNonces() {
+		if p.nonces, err = newDPoPNonces(p.subSecret, cfg.Namespace); err != nil {
+			return nil, fmt.Errorf("platform %s: %w", cfg.ID, err)
+		}
+	}
 	p.peers = []*Platform{p}
 	p.routes()
 	return p, nil
@@ -195,6 +203,7 @@ func (p *Platform) routeTable() []route {
 		{"/idp/callback", get(p.callback), false},
 		{"/authorize/consent", map[string]http.HandlerFunc{http.MethodGet: p.consentPage, http.MethodPost: p.consent}, false},
 		{"/token", post(p.token), true},
+		{"/par", post(p.par), true},
 		{"/userinfo", both(p.userinfo), true},
 		{"/session/end", both(p.endSession), false},
 		{"/idp/logout/callback", get(p.logoutCallback), false},

@@ -42,6 +42,16 @@ func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 		p.tooManyTokens(w, r, "too many token requests for this client", left)
 		return
 	}
+	// The DPoP proof is checked before the code is spent, so a client
+	// told to retry with a nonce still has its code.
+	jkt, oerr := p.dpopProof(w, r, "/token", "")
+	if oerr == nil && jkt == "" && p.cfg.RequiresDPoP() {
+		oerr = oidcerr.New(oidcerr.InvalidRequest, "this platform binds access tokens to a DPoP key: send a DPoP proof")
+	}
+	if oerr != nil {
+		p.tokenError(w, r, oerr)
+		return
+	}
 	if gt := form.Get("grant_type"); gt != "authorization_code" {
 		if gt == "" {
 			p.tokenError(w, r, oidcerr.New(oidcerr.InvalidRequest, "grant_type is required"))
@@ -69,6 +79,17 @@ func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 		p.tokenError(w, r, oerr)
 		return
 	}
+	// A code bound to a DPoP key at PAR (or by dpop_jkt) is redeemed
+	// with that key only; the token is bound to the proof's key.
+	if g.JKT != "" && g.JKT != jkt {
+		p.tokenError(w, r, oidcerr.New(oidcerr.InvalidGrant, "the DPoP key differs from the one the authorization request was bound to"))
+		return
+	}
+	g.JKT = jkt
+	tokenType := "Bearer"
+	if jkt != "" {
+		tokenType = "DPoP"
+	}
 
 	atTTL := p.accessTokenTTL()
 	// The token and a marker naming it from the code, so that a replay of
@@ -92,7 +113,7 @@ func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Pragma", "no-cache")
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"access_token": accessToken,
-		"token_type":   "Bearer",
+		"token_type":   tokenType,
 		"expires_in":   int(atTTL.Seconds()),
 		"id_token":     idToken,
 		"scope":        strings.Join(g.Scopes, " "),
@@ -149,6 +170,9 @@ func (p *Platform) authenticateClient(w http.ResponseWriter, r *http.Request) (*
 		return nil, nil, oidcerr.New(oidcerr.InvalidClient, "client authentication is required")
 	}
 	sp, ok := p.Client(id)
+	if p.cfg.PrivateKeyJWTOnly() {
+		return nil, nil, oidcerr.New(oidcerr.InvalidClient, "this platform takes private_key_jwt only")
+	}
 	if !ok || !sp.IsActive() || !slices.Contains(sp.TokenEndpointAuthMethods, method) || sp.ClientSecret == "" || !secretEqual(secret, sp.ClientSecret) {
 		return nil, nil, oidcerr.New(oidcerr.InvalidClient, "client authentication failed")
 	}

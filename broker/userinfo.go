@@ -41,20 +41,38 @@ func Scopes() []string {
 	return out
 }
 
-// userinfo returns the claims the access token's scopes allow.
+// userinfo returns the claims the access token's scopes allow. A token
+// bound to a DPoP key is taken only with a proof of that key (scheme
+// DPoP, RFC 9449 §7), never as a bearer token.
 func (p *Platform) userinfo(w http.ResponseWriter, r *http.Request) {
-	token, oerr := bearerToken(w, r)
+	token, scheme, oerr := bearerToken(w, r)
 	if oerr != nil {
-		oerr.WriteBearer(w)
+		p.resourceError(w, scheme, oerr)
 		return
+	}
+	var jkt string
+	if scheme == "DPoP" {
+		if jkt, oerr = p.dpopProof(w, r, "/userinfo", token); oerr == nil && jkt == "" {
+			oerr = oidcerr.New(oidcerr.InvalidDPoPProof, "a DPoP proof is required with a DPoP access token")
+		}
+		if oerr != nil {
+			p.resourceError(w, scheme, oerr)
+			return
+		}
 	}
 	var g grant
 	if err := p.sessions.Token(r.Context(), token, &g); err != nil {
 		if errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrCorrupt) {
-			oidcerr.New(oidcerr.InvalidToken, "the access token is invalid, expired or revoked").WriteBearer(w)
+			p.resourceError(w, scheme, oidcerr.New(oidcerr.InvalidToken, "the access token is invalid, expired or revoked"))
 			return
 		}
-		storeOAuthError(err).WriteJSON(w)
+		p.resourceError(w, scheme, storeOAuthError(err))
+		return
+	}
+	if g.JKT != jkt {
+		// A DPoP-bound token as Bearer, a bearer token as DPoP, or a
+		// proof by another key.
+		p.resourceError(w, "DPoP", oidcerr.New(oidcerr.InvalidToken, "the access token is bound to another DPoP key, or to none"))
 		return
 	}
 	claims := releasedClaims(&g)
@@ -81,34 +99,40 @@ func (p *Platform) userinfo(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(claims)
 }
 
-// bearerToken reads the access token from the Authorization header (any
-// case of "Bearer"), or from a POST body (RFC 6750 §2.2), never both.
-func bearerToken(w http.ResponseWriter, r *http.Request) (string, *oidcerr.Error) {
-	var token string
+// bearerToken reads the access token and its scheme (Bearer or DPoP, in
+// any case) from the Authorization header, or a bearer token from a POST
+// body (RFC 6750 §2.2), never both.
+func bearerToken(w http.ResponseWriter, r *http.Request) (token, scheme string, e *oidcerr.Error) {
+	scheme = "Bearer"
 	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, value, ok := strings.Cut(h, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(value) == "" {
-			return "", oidcerr.New(oidcerr.InvalidRequest, "the Authorization header must be Bearer")
+		s, value, ok := strings.Cut(h, " ")
+		switch {
+		case ok && strings.EqualFold(s, "DPoP"):
+			scheme = "DPoP"
+		case !ok || !strings.EqualFold(s, "Bearer"):
+			return "", scheme, oidcerr.New(oidcerr.InvalidRequest, "the Authorization header must be Bearer or DPoP")
 		}
 		token = strings.TrimSpace(value)
+		if token == "" {
+			return "", scheme, oidcerr.New(oidcerr.InvalidRequest, "the Authorization header carries no token")
+		}
 	}
 	if r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
 		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		if err := r.ParseForm(); err == nil && r.PostForm.Get("access_token") != "" {
 			if token != "" {
-				return "", oidcerr.New(oidcerr.InvalidRequest, "send the access token once")
+				return "", scheme, oidcerr.New(oidcerr.InvalidRequest, "send the access token once")
 			}
 			token = r.PostForm.Get("access_token")
 		}
 	}
 	if token == "" {
-		e := oidcerr.New(oidcerr.InvalidToken, "an access token is required")
-		return "", e
+		return "", scheme, oidcerr.New(oidcerr.InvalidToken, "an access token is required")
 	}
 	if len(token) > 256 {
-		return "", oidcerr.New(oidcerr.InvalidToken, "the access token is invalid")
+		return "", scheme, oidcerr.New(oidcerr.InvalidToken, "the access token is invalid")
 	}
-	return token, nil
+	return token, scheme, nil
 }
 
 // releasedClaims builds the userinfo body from the grant's scopes and the

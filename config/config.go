@@ -102,6 +102,11 @@ type Platform struct {
 	// a callback whose trip is older is refused (default 15m).
 	TripTTL Duration `yaml:"trip_ttl"`
 
+	// FAPI holds the parts of the FAPI 2.0 Security Profile, each a
+	// policy of the platform, all on by default on "+" and off on
+	// standard, where SPs that know none of it keep working.
+	FAPI FAPI `yaml:"fapi"`
+
 	// RateLimits cap, per minute, token requests per client and login
 	// attempts (trips to an IdP) per client IP; 0 means no limit.
 	RateLimits RateLimits `yaml:"rate_limits"`
@@ -111,6 +116,48 @@ type Platform struct {
 	IdentityProviders []string `yaml:"identity_providers"`
 	ServiceProviders  []SP     `yaml:"service_providers"`
 }
+
+// FAPI is the FAPI 2.0 Security Profile of a platform. An unset field
+// takes the platform's default: on for "+", off for standard.
+type FAPI struct {
+	// RequirePAR refuses authorization requests not pushed first
+	// (RFC 9126 require_pushed_authorization_requests).
+	RequirePAR *bool `yaml:"require_par"`
+	// RequirePKCE refuses authorization requests without a S256
+	// code_challenge.
+	RequirePKCE *bool `yaml:"require_pkce"`
+	// RequireDPoP refuses token requests without a DPoP proof, so every
+	// access token is bound to its holder's key (RFC 9449).
+	RequireDPoP *bool `yaml:"require_dpop"`
+	// PrivateKeyJWTOnly refuses client secrets: confidential clients
+	// authenticate with private_key_jwt.
+	PrivateKeyJWTOnly *bool `yaml:"private_key_jwt_only"`
+	// DPoPNonce makes DPoP proofs carry a nonce from the server
+	// (RFC 9449 §8; off by default on both platforms).
+	DPoPNonce *bool `yaml:"dpop_nonce"`
+}
+
+func orDefault(b *bool, def bool) bool {
+	if b == nil {
+		return def
+	}
+	return *b
+}
+
+// RequiresPAR reports whether the platform refuses requests not pushed.
+func (pl *Platform) RequiresPAR() bool { return orDefault(pl.FAPI.RequirePAR, pl.IsPlus()) }
+
+// RequiresPKCE reports whether the platform refuses requests without PKCE.
+func (pl *Platform) RequiresPKCE() bool { return orDefault(pl.FAPI.RequirePKCE, pl.IsPlus()) }
+
+// RequiresDPoP reports whether access tokens must be DPoP-bound.
+func (pl *Platform) RequiresDPoP() bool { return orDefault(pl.FAPI.RequireDPoP, pl.IsPlus()) }
+
+// PrivateKeyJWTOnly reports whether client secrets are refused.
+func (pl *Platform) PrivateKeyJWTOnly() bool { return orDefault(pl.FAPI.PrivateKeyJWTOnly, pl.IsPlus()) }
+
+// DPoPNonces reports whether DPoP proofs need a server nonce.
+func (pl *Platform) DPoPNonces() bool { return orDefault(pl.FAPI.DPoPNonce, false) }
 
 // RateLimits are per-minute limits; 0 switches one off. Token requests
 // are limited so that nobody but the client itself can spend its budget:

@@ -336,6 +336,9 @@ func (pl *Platform) validateSPs(platform string, p *Problems) {
 		}
 		if len(sp.TokenEndpointAuthMethods) == 0 {
 			sp.TokenEndpointAuthMethods = []string{"client_secret_basic", "client_secret_post"}
+			if pl.PrivateKeyJWTOnly() {
+				sp.TokenEndpointAuthMethods = []string{"private_key_jwt"}
+			}
 		}
 		secretAuth := slices.Contains(sp.TokenEndpointAuthMethods, "client_secret_basic") || slices.Contains(sp.TokenEndpointAuthMethods, "client_secret_post")
 		if secretAuth && len(sp.ClientSecret) < 32 {
@@ -344,6 +347,14 @@ func (pl *Platform) validateSPs(platform string, p *Problems) {
 		for _, m := range sp.TokenEndpointAuthMethods {
 			if !slices.Contains(validAuthMethods, m) {
 				p.add(entry, "token_endpoint_auth_methods", "%q: expected %s", m, strings.Join(validAuthMethods, " or "))
+			}
+		}
+		if pl.PrivateKeyJWTOnly() {
+			if sp.ClientSecret != "" {
+				p.add(entry, "client_secret", "platform %s takes private_key_jwt only (FAPI 2.0, fapi.private_key_jwt_only): register the SP's keys in jwks or jwks_uri and drop the secret", pl.ID)
+			}
+			if secretAuth {
+				p.add(entry, "token_endpoint_auth_methods", "platform %s takes private_key_jwt only (FAPI 2.0): set [private_key_jwt]", pl.ID)
 			}
 		}
 	}

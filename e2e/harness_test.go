@@ -578,6 +578,8 @@ demo_sp:
     issuer: "{{.Plus}}"
     client_id: demo-sp-plus
     auth_method: private_key_jwt
+    par: true
+    dpop: true
     scopes: [openid, identite_pivot, email]
     acr_values: eidas3
 `))

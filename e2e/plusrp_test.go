@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +19,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
+
+	"github.com/sesame-id/sesame/internal/dpop"
 )
 
 // jwtBearer is the client_assertion_type of private_key_jwt (RFC 7523).
@@ -76,12 +79,39 @@ type plusRP struct {
 
 	ACR                    string
 	State, Nonce, Verifier string
+	// DPoP is the key the RP proves possession of (RFC 9449) at PAR,
+	// token and userinfo; "+" binds its tokens to it.
+	DPoP jose.JSONWebKey
+	t    *testing.T
+}
+
+// dpopTransport adds a fresh DPoP proof to every POST the RP makes (PAR
+// and token), for its URL.
+type dpopTransport struct{ r *plusRP }
+
+func (d dpopTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPost {
+		u := *req.URL
+		u.RawQuery = ""
+		proof, err := dpop.NewProof(d.r.DPoP, req.Method, u.String(), "", "")
+		if err != nil {
+			return nil, err
+		}
+		req = req.Clone(req.Context())
+		req.Header.Set(dpop.HeaderName, proof)
+	}
+	return http.DefaultTransport.RoundTrip(req)
 }
 
 // newPlusRP discovers the "+" platform and prepares a login at acr.
 func newPlusRP(t *testing.T, st *stack, acr string) *plusRP {
 	t.Helper()
-	r := &plusRP{st: st, c: st.PlusSP, ACR: acr, http: &http.Client{Timeout: 10 * time.Second}}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &plusRP{st: st, c: st.PlusSP, ACR: acr, t: t, DPoP: jose.JSONWebKey{Key: k, Algorithm: string(jose.ES256)}}
+	r.http = &http.Client{Timeout: 10 * time.Second, Transport: dpopTransport{r}}
 	p, err := oidc.NewProvider(oidc.ClientContext(stepCtx(t), r.http), st.Plus)
 	if err != nil {
 		t.Fatalf("go-oidc discovery of %s: %v", st.Plus, err)
@@ -96,10 +126,54 @@ func newPlusRP(t *testing.T, st *stack, acr string) *plusRP {
 	return r
 }
 
-// authURL is the authorization request: PKCE S256, nonce, acr_values.
+// authURL is the authorization request (PKCE S256, nonce, acr_values)
+// pushed first (RFC 9126) with private_key_jwt and a DPoP proof, as "+"
+// requires: the browser gets only client_id and request_uri.
 func (r *plusRP) authURL() string {
-	return r.oauth.AuthCodeURL(r.State, oidc.Nonce(r.Nonce), oauth2.S256ChallengeOption(r.Verifier),
-		oauth2.SetAuthURLParam("acr_values", r.ACR))
+	t := r.t
+	t.Helper()
+	uri, status, code := r.pushed(t)
+	if status != http.StatusCreated {
+		t.Fatalf("PAR: %d %s", status, code)
+	}
+	return r.st.Plus + "/authorize?" + url.Values{"client_id": {r.c.ID}, "request_uri": {uri}}.Encode()
+}
+
+// push sends the authorization request to the PAR endpoint and returns
+// the HTTP status and the error code ("" on success).
+func (r *plusRP) push(t *testing.T) (int, string) {
+	t.Helper()
+	_, status, code := r.pushed(t)
+	return status, code
+}
+
+func (r *plusRP) pushed(t *testing.T) (uri string, status int, code string) {
+	t.Helper()
+	full, err := url.Parse(r.oauth.AuthCodeURL(r.State, oidc.Nonce(r.Nonce), oauth2.S256ChallengeOption(r.Verifier),
+		oauth2.SetAuthURLParam("acr_values", r.ACR)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := full.Query()
+	form.Set("client_assertion_type", jwtBearer)
+	form.Set("client_assertion", r.assertion(t, r.st.Plus))
+	resp, err := r.http.PostForm(r.st.Plus+"/par", form)
+	if err != nil {
+		t.Fatalf("PAR: %v", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		RequestURI string `json:"request_uri"`
+		ExpiresIn  int    `json:"expires_in"`
+		Error      string `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("PAR answer: %v", err)
+	}
+	if resp.StatusCode == http.StatusCreated && (out.RequestURI == "" || out.ExpiresIn <= 0) {
+		t.Fatalf("PAR: 201 without request_uri and expires_in: %+v", out)
+	}
+	return out.RequestURI, resp.StatusCode, out.Error
 }
 
 // assertion is a fresh private_key_jwt client assertion for aud.
@@ -189,8 +263,8 @@ func (r *plusRP) idToken(t *testing.T, tok *oauth2.Token, wantACR string) plusID
 	if raw == "" {
 		t.Fatal("token response has no id_token")
 	}
-	if tok.TokenType != "Bearer" {
-		t.Errorf("token_type = %q, want Bearer", tok.TokenType)
+	if tok.TokenType != "DPoP" {
+		t.Errorf("token_type = %q, want DPoP (the token is bound to the RP's key)", tok.TokenType)
 	}
 	inner := r.decryptJWE(t, "id_token", raw)
 	v := r.provider.Verifier(&oidc.Config{ClientID: r.c.ID, SupportedSigningAlgs: []string{oidc.ES256}})
@@ -242,7 +316,12 @@ func (r *plusRP) userinfo(t *testing.T, accessToken, wantSub string) map[string]
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+accessToken)
+	proof, err := dpop.NewProof(r.DPoP, http.MethodGet, r.provider.UserInfoEndpoint(), accessToken, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "DPoP "+accessToken)
+	req.Header.Set(dpop.HeaderName, proof)
 	resp, err := r.http.Do(req)
 	if err != nil {
 		t.Fatalf("userinfo: %v", err)

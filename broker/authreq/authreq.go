@@ -36,6 +36,9 @@ type Request struct {
 	UserinfoClaims []string `json:"userinfo_claims,omitempty"`
 	IDPHint        string   `json:"idp_hint,omitempty"`
 	UILocales      string   `json:"ui_locales,omitempty"`
+	// DPoPJKT binds the code to a DPoP key (RFC 9449 §10): the
+	// dpop_jkt parameter, or the key of the proof sent at PAR.
+	DPoPJKT string `json:"dpop_jkt,omitempty"`
 }
 
 // HasPrompt reports whether the SP sent prompt value p.
@@ -49,6 +52,11 @@ type Policy struct {
 	// ACRErrorCode is the error for a level outside the platform:
 	// invalid_request unless FranceConnect's invalid_acr is wanted.
 	ACRErrorCode string
+	// PKCERequired refuses a request without a code_challenge (FAPI 2.0).
+	PKCERequired bool
+	// Pushed is set when the request came through PAR (RFC 9126), where
+	// request_uri itself is refused.
+	Pushed bool
 }
 
 // Registry finds a registered SP by client_id.
@@ -114,7 +122,10 @@ func Parse(q url.Values, reg Registry, pol Policy) (*Request, *config.SP, *oidce
 		return r, sp, oidcerr.New(oidcerr.RequestNotSupported, "request objects are not supported")
 	}
 	if q.Has("request_uri") {
-		return r, sp, oidcerr.New(oidcerr.RequestURINotSupported, "request_uri is not supported")
+		if pol.Pushed {
+			return r, sp, oidcerr.New(oidcerr.InvalidRequest, "request_uri cannot be pushed")
+		}
+		return r, sp, oidcerr.New(oidcerr.RequestURINotSupported, "request_uri is only taken as issued by this provider's pushed authorization request endpoint")
 	}
 	r.State = ""
 	switch {
@@ -177,6 +188,9 @@ func Parse(q url.Values, reg Registry, pol Policy) (*Request, *config.SP, *oidce
 	if err := r.parseChallenge(q); err != nil {
 		return r, sp, err
 	}
+	if pol.PKCERequired && r.CodeChallenge == "" {
+		return r, sp, oidcerr.New(oidcerr.InvalidRequest, "code_challenge (PKCE, S256) is required on this platform")
+	}
 	if err := r.parseClaims(q.Get("claims")); err != nil {
 		return r, sp, err
 	}
@@ -202,8 +216,17 @@ func Parse(q url.Values, reg Registry, pol Policy) (*Request, *config.SP, *oidce
 	}
 	r.IDPHint = q.Get("idp_hint")
 	r.UILocales = q.Get("ui_locales")
+	// dpop_jkt is a JWK SHA-256 thumbprint: 43 base64url characters.
+	if jkt := q.Get("dpop_jkt"); jkt != "" {
+		if !jktRE.MatchString(jkt) {
+			return r, sp, oidcerr.New(oidcerr.InvalidRequest, "dpop_jkt must be a base64url SHA-256 JWK thumbprint")
+		}
+		r.DPoPJKT = jkt
+	}
 	return r, sp, nil
 }
+
+var jktRE = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 
 func (r *Request) parsePrompt(v string) *oidcerr.Error {
 	for _, p := range strings.Fields(v) {

@@ -33,6 +33,12 @@ const (
 	InvalidGrant                    = "invalid_grant"
 	UnsupportedGrantType            = "unsupported_grant_type"
 	InvalidToken                    = "invalid_token"
+	// InvalidRequestURI: a request_uri unknown, expired, used, or of
+	// another client (RFC 9126 §4, RFC 9101).
+	InvalidRequestURI = "invalid_request_uri"
+	// InvalidDPoPProof and UseDPoPNonce are RFC 9449's (§5, §8).
+	InvalidDPoPProof = "invalid_dpop_proof"
+	UseDPoPNonce     = "use_dpop_nonce"
 )
 
 // Error is an OAuth error. Description must be written by us: it never
@@ -149,6 +155,14 @@ func (e *Error) WriteJSON(w http.ResponseWriter) {
 	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": e.Code, "error_description": safe(e.Description)})
+}
+
+// WriteDPoP answers a protected-resource error for a DPoP request
+// (RFC 9449 §7.1): 401 with a DPoP challenge naming the accepted algs.
+func (e *Error) WriteDPoP(w http.ResponseWriter, algs string) {
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`DPoP error="%s", error_description="%s", algs="%s"`, e.Code, safe(e.Description), algs))
+	e.Status = http.StatusUnauthorized
+	e.WriteJSON(w)
 }
 
 // WriteBearer answers a protected-resource error (RFC 6750 §3).

@@ -44,7 +44,12 @@ func FuzzOpen(f *testing.F) {
 	f.Add([]byte{0x01}, []byte("k"))
 	f.Add([]byte{0x01, 0x00}, []byte("k"))
 	f.Add(make([]byte, Overhead), []byte("k"))
-	f.Add(append([]byte{0x02}, sealFixedNonce(b, 4, "v", "")[1:]...), []byte{})
+	// The fuzzer turns this unknown version back into 0x01, which is a
+	// value genuinely sealed, not a forgery (testdata/fuzz/FuzzOpen
+	// holds the case): it must be known as genuine.
+	v4 := sealFixedNonce(b, 4, "v", "")
+	genuine[string(v4)+"\x00"] = "v"
+	f.Add(append([]byte{0x02}, v4[1:]...), []byte{})
 	f.Add([]byte(`{"sub":"alice"}`), []byte("k"))
 
 	f.Fuzz(func(t *testing.T, sealed, aad []byte) {

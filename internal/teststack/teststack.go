@@ -20,6 +20,7 @@ import (
 
 	"github.com/sesame-id/sesame/broker"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/providers"
 )
 
@@ -55,6 +56,13 @@ type Option func(*config.Config)
 // New starts a stack: SP "sp" (sector-a) on platform "std", and mock IdPs
 // impots (eidas1) and laposte (eidas1-3).
 func New(t testing.TB, opts ...Option) *Stack {
+	t.Helper()
+	return NewWrapped(t, nil, opts...)
+}
+
+// NewWrapped is New with the broker's store wrapped (nil: as is), to
+// count its round trips or give it a network's latency.
+func NewWrapped(t testing.TB, wrap func(store.Store) store.Store, opts ...Option) *Stack {
 	t.Helper()
 	lnB, lnI := listen(t), listen(t)
 	s := &Stack{BrokerURL: "http://" + lnB.Addr().String(), IdPURL: "http://" + lnI.Addr().String()}
@@ -103,7 +111,11 @@ func New(t testing.TB, opts ...Option) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := broker.New(cfg.Broker, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var bopts []broker.Option
+	if wrap != nil {
+		bopts = append(bopts, broker.WithStoreWrapper(wrap))
+	}
+	b, err := broker.New(cfg.Broker, slog.New(slog.NewTextHandler(io.Discard, nil)), bopts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +146,18 @@ func Plus(spKeys string) Option {
 		sp.ClientSecret = ""
 		sp.TokenEndpointAuthMethods = []string{"private_key_jwt"}
 		sp.Claims = []string{"amr"}
+		// The "+" rules other than FAPI 2.0's are tested with plain
+		// authorization requests; FAPI() turns PAR, PKCE and DPoP back
+		// on, as a "+" platform has them by default.
+		off := false
+		pl.FAPI = config.FAPI{RequirePAR: &off, RequirePKCE: &off, RequireDPoP: &off}
 	}
+}
+
+// FAPI gives a Plus platform its default FAPI 2.0 profile: PAR, PKCE and
+// DPoP required, private_key_jwt only.
+func FAPI() Option {
+	return func(c *config.Config) { c.Broker.Platforms[0].FAPI = config.FAPI{} }
 }
 
 // RedisURL makes the broker keep its sessions in the Redis at u.
