@@ -298,7 +298,7 @@ func (s *Server) endLogins(idp *mockIdP, w http.ResponseWriter, r *http.Request)
 func (s *Server) sendLogout(ctx context.Context, idp *mockIdP, sid string, l loginRecord, sc bclScenario) {
 	rec := bclSend{At: s.now(), SID: sid, ClientID: l.ClientID, IdentityID: l.IdentityID, Scenario: sc, Ended: sc.ends()}
 	defer func() { idp.sends.add(rec) }()
-	log := slog.With("idp", idp.cfg.ID, "client_id", l.ClientID, "scenario", sc.label())
+	log := slog.With("idp", idp.cfg.ID, "client_id", l.ClientID, "scenario", sc.label(), "correlation_id", web.CorrelationID(ctx))
 	client := idp.clients[l.ClientID]
 	if client.BackchannelLogoutURI == "" {
 		rec.Failure = "rien envoyé : ce client n'a pas de backchannel_logout_uri"
