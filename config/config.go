@@ -307,6 +307,10 @@ type MockClient struct {
 	ClientSecret           string   `yaml:"client_secret"`
 	RedirectURIs           []string `yaml:"redirect_uris"`
 	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
+	// BackchannelLogoutURI receives the mock IdP's logout tokens (OIDC
+	// Back-Channel Logout 1.0) when a tester ends one of the client's
+	// logins at the IdP (GET /<idp>/sessions); empty: none are sent.
+	BackchannelLogoutURI string `yaml:"backchannel_logout_uri"`
 }
 
 // DemoSP configures the demo service provider.

@@ -110,3 +110,58 @@ broker:
           sector: a
           redirect_uris: ["https://sp.example/cb"]
 `
+
+func TestMockClientBackchannelLogoutURI(t *testing.T) {
+	providers := func(uri string) []byte {
+		return []byte(minimal + `
+providers:
+  listen: "127.0.0.1:0"
+  base_url: http://localhost:8100
+  idps:
+    - id: impots
+      acr_values: [eidas1]
+      clients:
+        - client_id: sesame
+          client_secret: "idp-secret-0123456789abcdef0123456789"
+          redirect_uris: ["http://localhost:8000/idp/callback"]
+          backchannel_logout_uri: "` + uri + `"
+`)
+	}
+	for _, ok := range []string{"", "http://localhost:8000/idp/impots/backchannel-logout", "https://broker.example/idp/impots/backchannel-logout?x=1"} {
+		c, err := Parse("ok.yaml", providers(ok))
+		if err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+			continue
+		}
+		if got := c.Providers.IdPs[0].Clients[0].BackchannelLogoutURI; got != ok {
+			t.Errorf("backchannel_logout_uri = %q, want %q", got, ok)
+		}
+	}
+	for uri, want := range map[string]string{
+		"/idp/impots/backchannel-logout":                      "expected an absolute https URL",
+		"ftp://localhost/x":                                   "expected an absolute https URL",
+		"http://broker.example/idp/impots/backchannel-logout": "http is allowed only on localhost",
+		"https://u:p@broker.example/x":                        "must not contain user info",
+		"https://broker.example/x#frag":                       "must not contain a fragment",
+	} {
+		_, err := Parse("bad.yaml", providers(uri))
+		field := "providers.idps[0] (impots).clients[0] (sesame): backchannel_logout_uri: "
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), field) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: want %q after %q, got %v", uri, want, field, err)
+		}
+	}
+}
+
+func TestDevConfigBackchannelLogoutURIs(t *testing.T) {
+	c, err := Load("dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range c.Providers.IdPs {
+		for _, cl := range m.Clients {
+			if want := "http://localhost:8000/idp/" + m.ID + "/backchannel-logout"; cl.ClientID == "sesame" && cl.BackchannelLogoutURI != want {
+				t.Errorf("%s: backchannel_logout_uri = %q, want %q", m.ID, cl.BackchannelLogoutURI, want)
+			}
+		}
+	}
+}

@@ -453,6 +453,13 @@ func (pr *Providers) validate(p *Problems) {
 			if len(cl.RedirectURIs) == 0 {
 				p.add(ce, "redirect_uris", "at least one is required")
 			}
+			if cl.BackchannelLogoutURI != "" {
+				if err := checkURL(cl.BackchannelLogoutURI, true); err != nil {
+					p.add(ce, "backchannel_logout_uri", "%v", err)
+				} else if strings.Contains(cl.BackchannelLogoutURI, "#") {
+					p.add(ce, "backchannel_logout_uri", "%q: must not contain a fragment", cl.BackchannelLogoutURI)
+				}
+			}
 		}
 	}
 }

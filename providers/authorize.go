@@ -39,11 +39,15 @@ type codeRecord struct {
 	Scenario   Scenario
 }
 
-// loginRecord is a completed login, kept so that end_session can end it and
-// userinfo can refuse the tokens of an ended login.
+// loginRecord is a completed login, kept so that end_session or the
+// sessions page can end it and userinfo can refuse the tokens of an ended
+// login. It is stored under its sid, the one its id_token carries.
 type loginRecord struct {
 	ClientID   string
 	IdentityID string
+	// Subject is the sub the client was given, which a logout token repeats.
+	Subject  string
+	AuthTime time.Time
 }
 
 // Limits on authorization parameters: generous for real clients, small
@@ -257,7 +261,8 @@ func (s *Server) login(idp *mockIdP, w http.ResponseWriter, r *http.Request) {
 	}
 	sid, code := newSecret(), newSecret()
 	rec := codeRecord{pendingLogin: p, IdentityID: ident.ID, AuthTime: s.now(), SID: sid, Scenario: sc}
-	if idp.logins.put(sid, loginRecord{ClientID: p.ClientID, IdentityID: ident.ID}, loginTTL) != nil ||
+	login := loginRecord{ClientID: p.ClientID, IdentityID: ident.ID, Subject: idp.subject(ident.ID), AuthTime: rec.AuthTime}
+	if idp.logins.put(sid, login, loginTTL) != nil ||
 		idp.codes.put(hashKey(code), rec, codeTTL) != nil {
 		s.pages.RenderError(w, r, errBusy)
 		return

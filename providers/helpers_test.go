@@ -72,7 +72,20 @@ func sharedHarness(t *testing.T) *harness {
 	return &harness{t: t, s: shared.h.s, srv: shared.h.srv, browser: shared.h.browser}
 }
 
-func startHarness() (*harness, error) {
+// newHarnessWith starts a harness of its own whose config configure
+// adjusts first.
+func newHarnessWith(t *testing.T, configure func(*config.Providers)) *harness {
+	t.Helper()
+	h, err := startHarness(configure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.t = t
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func startHarness(configure ...func(*config.Providers)) (*harness, error) {
 	h := &harness{}
 	var handler http.Handler = http.NotFoundHandler()
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
@@ -91,6 +104,9 @@ func startHarness() (*harness, error) {
 			{ID: "ameli", Name: "ameli (mock)", ACRValues: []string{"eidas1"}, EndSession: &off, Clients: client()},
 			{ID: "laposte", Name: "La Poste (mock)", ACRValues: []string{"eidas1", "eidas2", "eidas3"}, Clients: client()},
 		},
+	}
+	for _, c := range configure {
+		c(cfg)
 	}
 	s, err := New(cfg)
 	if err != nil {

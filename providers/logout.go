@@ -49,6 +49,9 @@ func (s *Server) endSession(idp *mockIdP, w http.ResponseWriter, r *http.Request
 		}
 	}
 	if hint != nil && hint.SID != "" {
+		// No back-channel logout token: the login's only client is the
+		// one asking, which already knows (Back-Channel Logout 1.0 lets an
+		// OP skip the RP that initiated the logout).
 		idp.logins.delete(hint.SID)
 	}
 	if target == "" {

@@ -43,6 +43,11 @@ var (
 		MessageFR: "La demande de déconnexion porte un jeton (id_token_hint) que ce fournisseur d'identité n'a pas émis.",
 		MessageEN: "The logout request carries a token (id_token_hint) this identity provider did not issue.",
 	}
+	errUnknownSession = web.Error{
+		Code: "S700404", Status: http.StatusNotFound,
+		MessageFR: "Aucune connexion en cours ne correspond (sid ou sub inconnu, ou session déjà terminée).",
+		MessageEN: "No live login matches (unknown sid or sub, or the session has already ended).",
+	}
 	errBusy = web.Error{
 		Code: "S700503", Status: http.StatusServiceUnavailable,
 		MessageFR: "Le fournisseur d'identité de test est surchargé. Réessayez dans une minute.",

@@ -1,6 +1,6 @@
 // Package providers runs the mock identity providers: real OpenID Connect
 // providers (discovery, JWKS, authorization code flow with PKCE, userinfo,
-// RP-initiated logout) whose login page lets a tester pick one of the test
+// RP-initiated and back-channel logout) whose login page lets a tester pick one of the test
 // identities instead of typing a password. They serve development and are
 // the harness for the broker's eIDAS-level tests; the Scenario type is
 // where they will learn to misbehave on purpose.
@@ -52,6 +52,8 @@ type Server struct {
 	byID       map[string]*Identity
 	pages      *web.Renderer
 	handler    http.Handler
+	// backchannel posts logout tokens to the clients.
+	backchannel *http.Client
 	// now is the clock of every expiry and token time; tests move it.
 	now func() time.Time
 }
@@ -73,6 +75,8 @@ type mockIdP struct {
 	redeemed *store[string]
 	tokens   *store[tokenRecord]
 	logins   *store[loginRecord]
+	// sends are the last back-channel logouts, for the sessions page.
+	sends *sendLog
 }
 
 // New builds the handler serving every mock IdP of cfg under
@@ -95,7 +99,7 @@ func New(cfg *config.Providers) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("providers: %w", err)
 	}
-	s := &Server{base: base, identities: idents, byID: map[string]*Identity{}, pages: pages, now: time.Now}
+	s := &Server{base: base, identities: idents, byID: map[string]*Identity{}, pages: pages, backchannel: newBackchannelClient(), now: time.Now}
 	for i := range s.identities {
 		s.byID[s.identities[i].ID] = &s.identities[i]
 	}
@@ -120,7 +124,7 @@ func New(cfg *config.Providers) (*Server, error) {
 			cfg: m, issuer: base + "/" + m.ID, path: strings.TrimSuffix(u.Path, "/") + "/" + m.ID, keys: ks, clients: map[string]config.MockClient{},
 			pending: newStore[pendingLogin](clock), codes: newStore[codeRecord](clock),
 			redeemed: newStore[string](clock), tokens: newStore[tokenRecord](clock),
-			logins: newStore[loginRecord](clock),
+			logins: newStore[loginRecord](clock), sends: &sendLog{},
 		}
 		for _, c := range m.Clients {
 			idp.clients[c.ClientID] = c
@@ -164,6 +168,8 @@ func (s *Server) routes(prefix string) http.Handler {
 		userinfo := func(w http.ResponseWriter, r *http.Request) { s.userinfo(idp, w, r) }
 		mux.HandleFunc("GET "+p+"/userinfo", userinfo)
 		mux.HandleFunc("POST "+p+"/userinfo", userinfo)
+		mux.HandleFunc("GET "+p+"/sessions", func(w http.ResponseWriter, r *http.Request) { s.sessions(idp, w, r) })
+		mux.HandleFunc("POST "+p+"/sessions/end", func(w http.ResponseWriter, r *http.Request) { s.endLogins(idp, w, r) })
 		if idp.cfg.HasEndSession() {
 			endSession := func(w http.ResponseWriter, r *http.Request) { s.endSession(idp, w, r) }
 			mux.HandleFunc("GET "+p+"/end_session", endSession)
@@ -237,6 +243,8 @@ type discoveryDoc struct {
 	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
+	BackchannelLogoutSupported        bool     `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported bool     `json:"backchannel_logout_session_supported"`
 }
 
 func (idp *mockIdP) discovery(w http.ResponseWriter, r *http.Request) {
@@ -258,6 +266,9 @@ func (idp *mockIdP) discovery(w http.ResponseWriter, r *http.Request) {
 		CodeChallengeMethodsSupported:     []string{"S256"},
 		PromptValuesSupported:             []string{"none", "login", "consent", "select_account"},
 		AuthorizationResponseISSSupported: true,
+		// Logout tokens carry sid (Back-Channel Logout 1.0 §2.1).
+		BackchannelLogoutSupported:        true,
+		BackchannelLogoutSessionSupported: true,
 	}
 	if idp.cfg.HasEndSession() {
 		d.EndSessionEndpoint = idp.issuer + "/end_session"
@@ -276,9 +287,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 type indexIdP struct {
-	ID, Name, Issuer, Discovery string
-	Levels                      []string
-	EndSession                  bool
+	ID, Name, Issuer, Discovery, Sessions string
+	Levels                                []string
+	EndSession                            bool
 }
 
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
@@ -286,8 +297,8 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	for _, idp := range s.idps {
 		list = append(list, indexIdP{
 			ID: idp.cfg.ID, Name: idp.cfg.Name, Issuer: idp.issuer,
-			Discovery: idp.issuer + "/.well-known/openid-configuration",
-			Levels:    idp.cfg.ACRValues, EndSession: idp.cfg.HasEndSession(),
+			Discovery: idp.issuer + "/.well-known/openid-configuration", Sessions: idp.path + "/sessions",
+			Levels: idp.cfg.ACRValues, EndSession: idp.cfg.HasEndSession(),
 		})
 	}
 	s.pages.Render(w, r, http.StatusOK, "index.html", web.Page{

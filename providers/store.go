@@ -83,6 +83,20 @@ func (s *store[V]) delete(key string) {
 	delete(s.entries, key)
 }
 
+// live returns a copy of every live entry, for listing pages.
+func (s *store[V]) live() map[string]V {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	out := map[string]V{}
+	for k, e := range s.entries {
+		if now.Before(e.expires) {
+			out[k] = e.value
+		}
+	}
+	return out
+}
+
 func (s *store[V]) liveLocked(key string) (V, bool) {
 	e, ok := s.entries[key]
 	if !ok || !s.now().Before(e.expires) {
