@@ -28,13 +28,13 @@ type fapiClient struct {
 	nonce    string // the latest DPoP-Nonce the broker sent
 }
 
-func newFAPI(t *testing.T, opts ...teststack.Option) *fapiClient {
+func newFAPI(t testing.TB, opts ...teststack.Option) *fapiClient {
 	t.Helper()
 	r := newRig(t, nil, true, append([]teststack.Option{teststack.FAPI()}, opts...)...)
 	return &fapiClient{rig: r, key: newDPoPKey(t), verifier: oauth2.GenerateVerifier()}
 }
 
-func newDPoPKey(t *testing.T) jose.JSONWebKey {
+func newDPoPKey(t testing.TB) jose.JSONWebKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -116,7 +116,7 @@ type rig struct {
 	keys *spKeys
 }
 
-func newRig(t *testing.T, store []teststack.Option, plus bool, opts ...teststack.Option) *rig {
+func newRig(t testing.TB, store []teststack.Option, plus bool, opts ...teststack.Option) *rig {
 	t.Helper()
 	r := &rig{}
 	all := slices.Clone(store)
@@ -327,7 +327,7 @@ func (r *rig) redeem(t *testing.T, clientID string, u *url.URL) tokens {
 }
 
 // assertion is a private_key_jwt client assertion of clientID.
-func (r *rig) assertion(t *testing.T, clientID string) string {
+func (r *rig) assertion(t testing.TB, clientID string) string {
 	t.Helper()
 	now := time.Now()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: r.keys.sig.Key}, (&jose.SignerOptions{}).WithHeader("kid", r.keys.sig.KeyID))
