@@ -13,7 +13,7 @@ sed -e 's/identity_providers: \[impots, /identity_providers: [impots, external, 
     -e '/^  platforms:/i\    - id: external\n      name: oidc-provider (panva)\n      issuer: http://localhost:8400\n      client_id: sesame-std\n      client_secret: external-op-secret-0123456789abcdef0123\n      acr_values: [eidas1]\n      acr_if_missing: eidas1' \
     ../config/dev.yaml > /tmp/sesame-interop.yaml
 node external-op.mjs > /tmp/sesame-interop-op.log 2>&1 & op=$!
-(cd .. && bin/sesame dev -config /tmp/sesame-interop.yaml > /tmp/sesame-interop.log 2>&1) & dev=$!
+(cd .. && exec bin/sesame dev -config /tmp/sesame-interop.yaml > /tmp/sesame-interop.log 2>&1) & dev=$!
 trap 'kill $op $dev 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -sf localhost:8000/healthz >/dev/null && curl -sf localhost:8400/.well-known/openid-configuration >/dev/null && break; sleep 0.2; done
 echo "== openid-client as SP"; node rp-openid-client.mjs
