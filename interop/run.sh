@@ -4,6 +4,9 @@
 #     discovery URL and the README's oidc-client credentials.
 #  2. oidc-provider (panva) is added as an upstream IdP by config alone, and
 #     the demo SP logs in through it.
+#  3. openid-client logs in on "+" as fapi-client with FAPI 2.0: PAR, PKCE,
+#     private_key_jwt, DPoP-bound tokens, encrypted id_token and userinfo;
+#     the DPoP-bound access token is refused at userinfo without its proof.
 # Needs node and the npm registry; not part of `make test`.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -13,8 +16,9 @@ sed -e 's/identity_providers: \[impots, /identity_providers: [impots, external, 
     -e '/^  platforms:/i\    - id: external\n      name: oidc-provider (panva)\n      issuer: http://localhost:8400\n      client_id: sesame-std\n      client_secret: external-op-secret-0123456789abcdef0123\n      acr_values: [eidas1]\n      acr_if_missing: eidas1' \
     ../config/dev.yaml > /tmp/sesame-interop.yaml
 node external-op.mjs > /tmp/sesame-interop-op.log 2>&1 & op=$!
-(cd .. && bin/sesame dev -config /tmp/sesame-interop.yaml > /tmp/sesame-interop.log 2>&1) & dev=$!
+(cd .. && exec bin/sesame dev -config /tmp/sesame-interop.yaml > /tmp/sesame-interop.log 2>&1) & dev=$!
 trap 'kill $op $dev 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -sf localhost:8000/healthz >/dev/null && curl -sf localhost:8400/.well-known/openid-configuration >/dev/null && break; sleep 0.2; done
 echo "== openid-client as SP"; node rp-openid-client.mjs
 echo "== oidc-provider as upstream IdP"; node via-external-op.mjs | tail -1 | grep -q "Angela Claire Louise Dubois eidas1" && echo "demo SP shows the identity from oidc-provider: OK"
+echo "== openid-client on + with FAPI 2.0 (PAR, PKCE, private_key_jwt, DPoP, JWE)"; node rp-fapi-openid-client.mjs
