@@ -82,7 +82,9 @@ func (p *Platform) resourceError(w http.ResponseWriter, scheme string, e *oidcer
 		e.WriteJSON(w)
 		return
 	}
-	if scheme == "DPoP" || e.Code == oidcerr.InvalidDPoPProof || e.Code == oidcerr.UseDPoPNonce {
+	// A platform that binds every token challenges in DPoP, so clients
+	// are pointed at the scheme they must use (RFC 9449 §7.1).
+	if scheme == "DPoP" || p.cfg.RequiresDPoP() || e.Code == oidcerr.InvalidDPoPProof || e.Code == oidcerr.UseDPoPNonce {
 		e.WriteDPoP(w, strings.Join(dpopAlgs(), " "))
 		return
 	}

@@ -162,6 +162,7 @@ func TestFAPILogin(t *testing.T) {
 	}
 	for name, call := range map[string]func() (int, string){
 		"as Bearer":          func() (int, string) { return c.userinfoWith(t, "Bearer "+at, "") },
+		"unknown bearer":     func() (int, string) { return c.userinfoWith(t, "Bearer nothing", "") },
 		"DPoP without proof": func() (int, string) { return c.userinfoWith(t, "DPoP "+at, "") },
 		"replayed proof":     func() (int, string) { return c.userinfoWith(t, "DPoP "+at, good) },
 		"another key's proof": func() (int, string) {
@@ -174,7 +175,9 @@ func TestFAPILogin(t *testing.T) {
 			return c.userinfoWith(t, "DPoP "+at, c.proof(t, c.key, http.MethodGet, "/token", at))
 		},
 	} {
-		if st, ch := call(); st != http.StatusUnauthorized || !strings.HasPrefix(ch, "DPoP ") {
+		st, ch := call()
+		t.Logf("%s: %d %q", name, st, ch)
+		if st != http.StatusUnauthorized || !strings.HasPrefix(ch, "DPoP ") {
 			t.Errorf("userinfo %s: %d %q, want 401 with a DPoP challenge", name, st, ch)
 		}
 	}

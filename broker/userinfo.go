@@ -69,10 +69,13 @@ func (p *Platform) userinfo(w http.ResponseWriter, r *http.Request) {
 		p.resourceError(w, scheme, storeOAuthError(err))
 		return
 	}
-	if g.JKT != jkt {
-		// A DPoP-bound token as Bearer, a bearer token as DPoP, or a
-		// proof by another key.
-		p.resourceError(w, "DPoP", oidcerr.New(oidcerr.InvalidToken, "the access token is bound to another DPoP key, or to none"))
+	switch {
+	case g.JKT != "" && scheme != "DPoP":
+		p.resourceError(w, "DPoP", oidcerr.New(oidcerr.InvalidToken, "this access token is DPoP-bound: send it as Authorization: DPoP with a DPoP proof of its key"))
+		return
+	case g.JKT != jkt:
+		// A bearer token sent as DPoP, or a proof by another key.
+		p.resourceError(w, "DPoP", oidcerr.New(oidcerr.InvalidToken, "the DPoP proof is not by the key this access token is bound to"))
 		return
 	}
 	claims := releasedClaims(&g)
