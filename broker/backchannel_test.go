@@ -12,7 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/sesame-id/sesame/config"
-	"github.com/sesame-id/sesame/internal/teststack"
+	"github.com/sesame-id/sesame/broker/teststack"
 )
 
 // Back-channel logout: when a session ends, each SP that got a code in it

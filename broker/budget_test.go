@@ -20,7 +20,7 @@ import (
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/internal/testredis"
-	"github.com/sesame-id/sesame/internal/teststack"
+	"github.com/sesame-id/sesame/broker/teststack"
 )
 
 // counting counts store calls: each is one round trip to Redis (Write is

@@ -15,7 +15,7 @@ import (
 
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/dpop"
-	"github.com/sesame-id/sesame/internal/teststack"
+	"github.com/sesame-id/sesame/broker/teststack"
 )
 
 // fapiClient is the test SP on a "+" platform with its FAPI 2.0 profile:

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sesame-id/sesame/internal/teststack"
+	"github.com/sesame-id/sesame/broker/teststack"
 )
 
 func TestTokenEndpoint(t *testing.T) {

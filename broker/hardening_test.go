@@ -21,7 +21,7 @@ import (
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/internal/testredis"
-	"github.com/sesame-id/sesame/internal/teststack"
+	"github.com/sesame-id/sesame/broker/teststack"
 )
 
 // toConsent runs a login up to the information page and returns its CSRF

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/sesame-id/sesame/config"
-	"github.com/sesame-id/sesame/internal/teststack"
+	"github.com/sesame-id/sesame/broker/teststack"
 )
 
 var sidRE = regexp.MustCompile(`name="sid" value="([^"]+)"`)

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/sesame-id/sesame/broker"
-	"github.com/sesame-id/sesame/internal/teststack"
+	"github.com/sesame-id/sesame/broker/teststack"
 )
 
 // The metrics count requests by route, IdP returns by outcome and OAuth

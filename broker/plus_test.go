@@ -17,7 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/sesame-id/sesame/config"
-	"github.com/sesame-id/sesame/internal/teststack"
+	"github.com/sesame-id/sesame/broker/teststack"
 )
 
 // plusSP is a service provider of the "+" platform: its signing key for

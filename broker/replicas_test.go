@@ -19,7 +19,7 @@ import (
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/keys"
 	"github.com/sesame-id/sesame/internal/testredis"
-	"github.com/sesame-id/sesame/internal/teststack"
+	"github.com/sesame-id/sesame/broker/teststack"
 )
 
 // replicas starts a stack on Redis with shared signing keys, plus n more

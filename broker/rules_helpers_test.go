@@ -25,7 +25,7 @@ import (
 
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/testredis"
-	"github.com/sesame-id/sesame/internal/teststack"
+	"github.com/sesame-id/sesame/broker/teststack"
 )
 
 // bothStores runs f as subtests "memory" and "redis" (a private

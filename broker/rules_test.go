@@ -5,7 +5,7 @@ package broker_test
 // a browser, the broker and the mock IdPs, on both stores. The figures are
 // those of shared/reference/franceconnect.md and docs/scenarios.md.
 //
-// Stacks (internal/teststack): standard platform "std" with IdPs impots
+// Stacks (broker/teststack): standard platform "std" with IdPs impots
 // (eidas1) and laposte (eidas1-3); "+" (teststack.Plus) with laposte and
 // msa, where the broker trusts msa up to eidas2 although the mock can
 // assert eidas3.
@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/sesame-id/sesame/config"
-	"github.com/sesame-id/sesame/internal/teststack"
+	"github.com/sesame-id/sesame/broker/teststack"
 )
 
 const (

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/sesame-id/sesame/internal/teststack"
+	"github.com/sesame-id/sesame/broker/teststack"
 )
 
 const pivot = "openid identite_pivot"

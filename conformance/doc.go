@@ -4,7 +4,7 @@
 //
 // Each test is named after one OP test module of the suite and drives the
 // broker the way that module does, through an in-process stack
-// (internal/teststack: the broker and two mock IdPs with real HTTP between
+// (broker/teststack: the broker and two mock IdPs with real HTTP between
 // them), with go-oidc and x/oauth2 as an independent relying party and
 // go-jose for signature checks against the published JWKS. The tests assert
 // what the suite, OpenID Connect Core 1.0, RFC 6749, RFC 9207 and

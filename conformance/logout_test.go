@@ -21,7 +21,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/sesame-id/sesame/internal/teststack"
+	"github.com/sesame-id/sesame/broker/teststack"
 )
 
 // The broker's pages, told apart by their markers.

@@ -1,6 +1,8 @@
 // Package teststack starts the broker and the mock IdPs in process, on
 // loopback listeners with real HTTP between them, and drives a browser's
 // part of a login. It serves the broker's tests and the conformance suite.
+// It imports the apps it starts, so it lives beside the broker, not in
+// internal/.
 package teststack
 
 import (
