@@ -11,8 +11,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/broker/teststack"
+	"github.com/sesame-id/sesame/config"
 )
 
 // Back-channel logout: when a session ends, each SP that got a code in it

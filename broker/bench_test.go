@@ -7,9 +7,9 @@ import (
 
 	"github.com/sesame-id/sesame/broker/authreq"
 	"github.com/sesame-id/sesame/broker/identity"
+	"github.com/sesame-id/sesame/broker/teststack"
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/testredis"
-	"github.com/sesame-id/sesame/broker/teststack"
 )
 
 // benchLogin measures one whole login as the SP and browser see it:

@@ -17,10 +17,10 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/sesame-id/sesame/broker"
+	"github.com/sesame-id/sesame/broker/teststack"
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/internal/testredis"
-	"github.com/sesame-id/sesame/broker/teststack"
 )
 
 // counting counts store calls: each is one round trip to Redis (Write is

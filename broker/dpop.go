@@ -36,11 +36,26 @@ func dpopAlgs() []string {
 	return out
 }
 
-// dpopProof verifies the request's DPoP proof, if it has one, for the
-// endpoint at path (with the access token, at a resource), records its
-// jti so it is used once across replicas, and returns the key's
-// thumbprint: "" when the request sent no proof.
+// dpopProof verifies the request's DPoP proof, if it has one, and records
+// its jti so it is used once across replicas (see checkDPoP and
+// spendDPoP); it returns the key's thumbprint, "" when there is no proof.
 func (p *Platform) dpopProof(w http.ResponseWriter, r *http.Request, path, accessToken string) (string, *oidcerr.Error) {
+	proof, oerr := p.checkDPoP(w, r, path, accessToken)
+	if oerr == nil && proof != nil {
+		oerr = p.spendDPoP(r, proof)
+	}
+	if oerr != nil || proof == nil {
+		return "", oerr
+	}
+	return proof.JKT, nil
+}
+
+// checkDPoP verifies the request's DPoP proof for the endpoint at path
+// (with the access token, at a resource), without touching the store: at
+// PAR and token it runs before the client's assertion is spent, so a
+// client told to use a nonce can retry with the same assertion, as some
+// libraries do. nil when the request sent no proof.
+func (p *Platform) checkDPoP(w http.ResponseWriter, r *http.Request, path, accessToken string) (*dpop.Proof, *oidcerr.Error) {
 	if p.nonces != nil {
 		// A fresh nonce on every answer, so a client never needs a
 		// failed call to learn the next one (§8.2).
@@ -48,10 +63,10 @@ func (p *Platform) dpopProof(w http.ResponseWriter, r *http.Request, path, acces
 	}
 	raw, present, err := dpop.FromHeader(r.Header)
 	if err != nil {
-		return "", oidcerr.New(oidcerr.InvalidDPoPProof, "send one DPoP header").WithCause(err)
+		return nil, oidcerr.New(oidcerr.InvalidDPoPProof, "send one DPoP header").WithCause(err)
 	}
 	if !present {
-		return "", nil
+		return nil, nil
 	}
 	c := dpop.Check{Method: r.Method, URL: p.cfg.Issuer + path, AccessToken: accessToken}
 	if p.nonces != nil {
@@ -60,18 +75,23 @@ func (p *Platform) dpopProof(w http.ResponseWriter, r *http.Request, path, acces
 	proof, err := dpop.Verify(raw, c)
 	switch {
 	case errors.Is(err, dpop.ErrUseNonce):
-		return "", oidcerr.New(oidcerr.UseDPoPNonce, "use the DPoP-Nonce this server sent").WithCause(err)
+		return nil, oidcerr.New(oidcerr.UseDPoPNonce, "use the DPoP-Nonce this server sent").WithCause(err)
 	case err != nil:
-		return "", oidcerr.New(oidcerr.InvalidDPoPProof, "the DPoP proof is invalid").WithCause(err)
+		return nil, oidcerr.New(oidcerr.InvalidDPoPProof, "the DPoP proof is invalid").WithCause(err)
 	}
+	return proof, nil
+}
+
+// spendDPoP records a verified proof's jti, refusing one already used.
+func (p *Platform) spendDPoP(r *http.Request, proof *dpop.Proof) *oidcerr.Error {
 	fresh, err := p.sessions.AddMarker(r.Context(), "dpop-jti", proof.JKT+"\x00"+proof.JTI, "1", 2*dpop.DefaultWindow)
 	if err != nil {
-		return "", storeOAuthError(err)
+		return storeOAuthError(err)
 	}
 	if !fresh {
-		return "", oidcerr.New(oidcerr.InvalidDPoPProof, "the DPoP proof was already used")
+		return oidcerr.New(oidcerr.InvalidDPoPProof, "the DPoP proof was already used")
 	}
-	return proof.JKT, nil
+	return nil
 }
 
 // resourceError answers a userinfo (resource) error in the scheme the

@@ -13,9 +13,9 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
+	"github.com/sesame-id/sesame/broker/teststack"
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/dpop"
-	"github.com/sesame-id/sesame/broker/teststack"
 )
 
 // fapiClient is the test SP on a "+" platform with its FAPI 2.0 profile:
@@ -251,9 +251,35 @@ func TestFAPIDPoPNonce(t *testing.T) {
 		t.Fatalf("PAR without a nonce: %d %v %q", st, out, hdr.Get("DPoP-Nonce"))
 	}
 	code := c.login(t, c.key) // with the nonce learnt
-	status, tok := c.redeemDPoP(t, code, c.key)
+	// The nonce retry resends the same client assertion, as some
+	// libraries do: it was not spent by the first try.
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {teststack.SPRedirect}, "code_verifier": {c.verifier},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {c.assertion(t, teststack.SPID)}}
+	send := func(nonce string) (int, map[string]any) {
+		t.Helper()
+		proof, err := dpop.NewProof(c.key, http.MethodPost, c.BrokerURL+"/token", "", nonce)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodPost, c.BrokerURL+"/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("DPoP", proof)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		c.nonce = resp.Header.Get("DPoP-Nonce")
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	if st, out := send(""); st != http.StatusBadRequest || out["error"] != "use_dpop_nonce" {
+		t.Fatalf("token without a nonce: %d %v", st, out)
+	}
+	status, tok := send(c.nonce)
 	if status != http.StatusOK {
-		t.Fatalf("token with the nonce: %d %v", status, tok)
+		t.Fatalf("token retried with the nonce and the same assertion: %d %v", status, tok)
 	}
 	at := tok["access_token"].(string)
 	stale := c.nonce

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sesame-id/sesame/broker/teststack"
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/testredis"
-	"github.com/sesame-id/sesame/broker/teststack"
 )
 
 // TestRedisDown walks the faults of security.md: Redis down before

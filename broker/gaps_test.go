@@ -19,8 +19,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/broker/teststack"
+	"github.com/sesame-id/sesame/config"
 )
 
 const gapOtherSecret = "other-secret-0123456789abcdef0123456789"

@@ -18,10 +18,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sesame-id/sesame/broker"
+	"github.com/sesame-id/sesame/broker/teststack"
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/internal/testredis"
-	"github.com/sesame-id/sesame/broker/teststack"
 )
 
 // toConsent runs a login up to the information page and returns its CSRF

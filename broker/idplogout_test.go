@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/broker/teststack"
+	"github.com/sesame-id/sesame/config"
 )
 
 var sidRE = regexp.MustCompile(`name="sid" value="([^"]+)"`)

@@ -45,15 +45,25 @@ func (p *Platform) par(w http.ResponseWriter, r *http.Request) {
 		p.tooManyTokens(w, r, "too many failed client authentications from this source", left)
 		return
 	}
+	// The DPoP proof is verified before the assertion is spent (see
+	// checkDPoP), and its jti spent after.
+	proof, oerr := p.checkDPoP(w, r, "/par", "")
+	if oerr != nil {
+		p.parError(w, r, oerr)
+		return
+	}
 	sp, form, oerr := p.authenticateClient(w, r)
 	if oerr != nil {
 		p.authFailed(w, r, ip, oerr)
 		return
 	}
-	jkt, oerr := p.dpopProof(w, r, "/par", "")
-	if oerr != nil {
-		p.parError(w, r, oerr)
-		return
+	jkt := ""
+	if proof != nil {
+		if oerr := p.spendDPoP(r, proof); oerr != nil {
+			p.parError(w, r, oerr)
+			return
+		}
+		jkt = proof.JKT
 	}
 	q := url.Values{}
 	for k, v := range form {

@@ -16,10 +16,10 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/sesame-id/sesame/broker"
+	"github.com/sesame-id/sesame/broker/teststack"
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/keys"
 	"github.com/sesame-id/sesame/internal/testredis"
-	"github.com/sesame-id/sesame/broker/teststack"
 )
 
 // replicas starts a stack on Redis with shared signing keys, plus n more

@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/broker/teststack"
+	"github.com/sesame-id/sesame/config"
 )
 
 const (

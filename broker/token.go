@@ -31,6 +31,13 @@ func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 		p.tooManyTokens(w, r, "too many failed client authentications from this source", left)
 		return
 	}
+	// The DPoP proof is verified first: a client told to use a nonce
+	// retries with its assertion unspent.
+	proof, oerr := p.checkDPoP(w, r, "/token", "")
+	if oerr != nil {
+		p.tokenError(w, r, oerr)
+		return
+	}
 	sp, form, oerr := p.authenticateClient(w, r)
 	if oerr != nil {
 		p.authFailed(w, r, ip, oerr)
@@ -42,14 +49,18 @@ func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 		p.tooManyTokens(w, r, "too many token requests for this client", left)
 		return
 	}
-	// The DPoP proof is checked before the code is spent, so a client
-	// told to retry with a nonce still has its code.
-	jkt, oerr := p.dpopProof(w, r, "/token", "")
-	if oerr == nil && jkt == "" && p.cfg.RequiresDPoP() {
-		oerr = oidcerr.New(oidcerr.InvalidRequest, "this platform binds access tokens to a DPoP key: send a DPoP proof")
-	}
-	if oerr != nil {
-		p.tokenError(w, r, oerr)
+	// The proof's jti is spent before the code, so a replayed proof
+	// costs no code.
+	jkt := ""
+	switch {
+	case proof != nil:
+		if oerr := p.spendDPoP(r, proof); oerr != nil {
+			p.tokenError(w, r, oerr)
+			return
+		}
+		jkt = proof.JKT
+	case p.cfg.RequiresDPoP():
+		p.tokenError(w, r, oidcerr.New(oidcerr.InvalidRequest, "this platform binds access tokens to a DPoP key: send a DPoP proof"))
 		return
 	}
 	if gt := form.Get("grant_type"); gt != "authorization_code" {

@@ -154,7 +154,9 @@ func (pl *Platform) RequiresPKCE() bool { return orDefault(pl.FAPI.RequirePKCE, 
 func (pl *Platform) RequiresDPoP() bool { return orDefault(pl.FAPI.RequireDPoP, pl.IsPlus()) }
 
 // PrivateKeyJWTOnly reports whether client secrets are refused.
-func (pl *Platform) PrivateKeyJWTOnly() bool { return orDefault(pl.FAPI.PrivateKeyJWTOnly, pl.IsPlus()) }
+func (pl *Platform) PrivateKeyJWTOnly() bool {
+	return orDefault(pl.FAPI.PrivateKeyJWTOnly, pl.IsPlus())
+}
 
 // DPoPNonces reports whether DPoP proofs need a server nonce.
 func (pl *Platform) DPoPNonces() bool { return orDefault(pl.FAPI.DPoPNonce, false) }

@@ -21,8 +21,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
-	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/broker/teststack"
+	"github.com/sesame-id/sesame/config"
 )
 
 // The test person of most modules, and the claims the broker must release
