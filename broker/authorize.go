@@ -22,7 +22,7 @@ const maxForm = 64 << 10
 // authorize is step 1: validate the SP's request, keep it in a session, and
 // send the browser to the chooser (or straight on, for SSO or idp_hint).
 func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
-	if ok, left := p.limit(r.Context(), "authorize", clientIP(r), p.cfg.RateLimits.AuthorizePerIP); !ok {
+	if ok, left := p.limit(r.Context(), "authorize", p.clientIP(r), p.cfg.RateLimits.AuthorizePerIP); !ok {
 		p.tooManyPages(w, r, left)
 		return
 	}

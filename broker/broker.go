@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/seal"
@@ -54,6 +55,14 @@ func New(cfg *config.Broker, log *slog.Logger, opts ...Option) (*Broker, error) 
 	if err != nil {
 		return nil, fmt.Errorf("broker.session_keys: %w", err)
 	}
+	var proxies []netip.Prefix
+	for i, c := range cfg.TrustedProxies {
+		pr, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("broker.trusted_proxies[%d]: %w", i, err)
+		}
+		proxies = append(proxies, pr.Masked())
+	}
 	b := &Broker{Metrics: NewMetrics()}
 	if cfg.Redis.Enabled() {
 		rs, err := redisstore.Open(redisstore.Config{
@@ -75,6 +84,7 @@ func New(cfg *config.Broker, log *slog.Logger, opts ...Option) (*Broker, error) 
 		p, err := NewPlatform(pc, Options{
 			Store: b.Store, Box: box, SubSecret: cfg.SubSecret, Theme: web.Theme(cfg.Theme),
 			Leeway: cfg.Leeway.D(0), IdPs: cfg.IdentityProviders, Logger: log, Metrics: b.Metrics,
+			TrustedProxies: proxies,
 		})
 		if err != nil {
 			_ = b.Store.Close()

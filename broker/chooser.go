@@ -89,7 +89,7 @@ func (p *Platform) choose(w http.ResponseWriter, r *http.Request) {
 // it since it was read (a double click, a replayed form), so one request
 // makes one trip; the loser follows the winner's trip.
 func (p *Platform) startTrip(w http.ResponseWriter, r *http.Request, sess *session.Session, up *upstream.Provider) {
-	if ok, left := p.limit(r.Context(), "login", clientIP(r), p.cfg.RateLimits.LoginsPerIP); !ok {
+	if ok, left := p.limit(r.Context(), "login", p.clientIP(r), p.cfg.RateLimits.LoginsPerIP); !ok {
 		p.tooManyPages(w, r, left)
 		return
 	}

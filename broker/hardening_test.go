@@ -466,3 +466,45 @@ func TestBackchannelRetried(t *testing.T) {
 		t.Fatalf("%d deliveries, want 3 (two failures, one success, then none)", n)
 	}
 }
+
+// Per-IP limits behind a proxy: X-Forwarded-For counts only when the
+// peer is a trusted proxy, and then its right-most untrusted address, so
+// a client prepending addresses cannot dodge its limit.
+func TestTrustedProxies(t *testing.T) {
+	get := func(t *testing.T, s *teststack.Stack, xff string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, s.BrokerURL+"/authorize?"+teststack.AuthParams().Encode(), nil)
+		req.Header.Set("X-Forwarded-For", xff)
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	limit := func(c *config.Config) { c.Broker.Platforms[0].RateLimits.AuthorizePerIP = 2 }
+	t.Run("untrusted peer", func(t *testing.T) {
+		s := teststack.New(t, limit)
+		got := []int{get(t, s, "1.1.1.1"), get(t, s, "2.2.2.2"), get(t, s, "3.3.3.3")}
+		if got[2] != http.StatusTooManyRequests {
+			t.Fatalf("X-Forwarded-For from an untrusted peer dodged the limit: %v", got)
+		}
+	})
+	t.Run("trusted proxy", func(t *testing.T) {
+		s := teststack.New(t, limit, func(c *config.Config) { c.Broker.TrustedProxies = []string{"127.0.0.1/32"} })
+		for i, c := range []struct {
+			xff  string
+			want int
+		}{
+			{"1.1.1.1", 303}, {"1.1.1.1", 303}, {"1.1.1.1", 429},
+			{"2.2.2.2", 303},
+			{"9.9.9.9, 1.1.1.1", 429}, // the client's own prefix is not believed
+			{"1.1.1.1, 2.2.2.2", 303},
+			{"3.3.3.3, 127.0.0.1", 303}, // a trusted hop is skipped
+		} {
+			if got := get(t, s, c.xff); got != c.want {
+				t.Errorf("request %d X-Forwarded-For %q: %d, want %d", i+1, c.xff, got, c.want)
+			}
+		}
+	})
+}

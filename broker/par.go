@@ -40,7 +40,7 @@ var clientAuthParams = []string{"client_secret", "client_assertion", "client_ass
 // one, and answers a single-use request_uri for the browser.
 func (p *Platform) par(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	ip := clientIP(r)
+	ip := p.clientIP(r)
 	if blocked, left := p.blocked.blocked(ip); blocked {
 		p.tooManyTokens(w, r, "too many failed client authentications from this source", left)
 		return

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,14 +39,47 @@ func (p *Platform) limit(ctx context.Context, name, subject string, perMinute in
 	return n <= int64(perMinute), left
 }
 
-// clientIP is the peer's address. Behind a proxy it is the proxy's: put
-// the limit there, or give each proxy its own replica pool.
-func clientIP(r *http.Request) string {
+// clientIP is the address per-IP limits count: the peer's, or, when the
+// peer is a trusted proxy, the right-most X-Forwarded-For address that is
+// not a trusted proxy (the left-most ones are the client's to forge).
+func (p *Platform) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if len(p.proxies) == 0 || !p.trusted(host) {
+		return host
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	for i := len(hops) - 1; i >= 0; i-- {
+		parts := strings.Split(hops[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a := strings.TrimSpace(parts[j])
+			if _, err := netip.ParseAddr(a); err != nil {
+				return host // a malformed hop: stop at the proxy we trust
+			}
+			if !p.trusted(a) {
+				return a
+			}
+			host = a
+		}
 	}
 	return host
+}
+
+// trusted reports whether addr is in a trusted proxy range.
+func (p *Platform) trusted(addr string) bool {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, pr := range p.proxies {
+		if pr.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // tooManyTokens answers a token request over a limit, with the real

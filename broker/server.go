@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -56,6 +57,8 @@ type Platform struct {
 	backchannelSlots chan struct{}
 	// blocked holds the sources over their token-failure limit.
 	blocked blocklist
+	// proxies are the trusted reverse proxies' ranges (see clientIP).
+	proxies []netip.Prefix
 	// nonces issues DPoP server nonces; nil when the platform wants none.
 	nonces *dpop.Nonces
 	// peers are the platforms of this process, itself included: an IdP's
@@ -79,6 +82,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics, when set, receives the platform's series.
 	Metrics *Metrics
+	// TrustedProxies are the ranges whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
 }
 
 // NewPlatform builds the platform's handler. Signing keys come from the
@@ -92,6 +97,7 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 		spKeys:    map[string]*clientkeys.Keys{},
 		log:       opt.Logger,
 		metrics:   opt.Metrics,
+		proxies:   opt.TrustedProxies,
 
 		backchannelSlots: make(chan struct{}, backchannelSlots),
 		secure:           strings.HasPrefix(cfg.Issuer, "https://"),

@@ -25,7 +25,7 @@ import (
 // token is step 6: the SP redeems its code.
 func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	ip := clientIP(r)
+	ip := p.clientIP(r)
 	// A source over its failure limit is refused before any work.
 	if blocked, left := p.blocked.blocked(ip); blocked {
 		p.tooManyTokens(w, r, "too many failed client authentications from this source", left)

@@ -42,6 +42,12 @@ type Broker struct {
 	// MetricsListen serves Prometheus metrics on its own address, which
 	// must not be public; empty: no metrics listener.
 	MetricsListen string `yaml:"metrics_listen"`
+	// TrustedProxies are the CIDR ranges of the reverse proxies in front
+	// of the broker. A request from one of them is counted, for the
+	// per-IP limits, against the right-most X-Forwarded-For address that
+	// is not itself a trusted proxy; from anywhere else X-Forwarded-For
+	// is ignored, so it cannot be forged to dodge a limit.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 
 	Platforms         []Platform `yaml:"platforms"`
 	IdentityProviders []IdP      `yaml:"identity_providers"`

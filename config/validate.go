@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -81,6 +82,11 @@ func (b *Broker) validate(p *Problems) {
 	if b.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(b.MetricsListen); err != nil {
 			p.add("broker", "metrics_listen", "expected host:port, got %q", b.MetricsListen)
+		}
+	}
+	for i, cidr := range b.TrustedProxies {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			p.add("broker", fmt.Sprintf("trusted_proxies[%d]", i), "%q: expected a CIDR range such as 10.0.0.0/8 or 127.0.0.1/32", cidr)
 		}
 	}
 	if b.Redis.URL != "" && len(b.Redis.Addrs) > 0 {
