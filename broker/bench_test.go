@@ -89,3 +89,23 @@ func BenchmarkLoginPlus(b *testing.B) {
 		resp.Body.Close()
 	}
 }
+
+// BenchmarkLoginFAPI is a whole "+" login with its FAPI 2.0 profile:
+// PAR with private_key_jwt and a DPoP proof, the browser's part, the
+// token with a DPoP proof (token bound to the key), userinfo with a proof.
+func BenchmarkLoginFAPI(b *testing.B) {
+	c := newFAPI(b)
+	b.ResetTimer()
+	for b.Loop() {
+		c.Browser = teststack.NewBrowser()
+		code := c.login(b, c.key)
+		status, out := c.redeemDPoP(b, code, c.key)
+		if status != 200 {
+			b.Fatalf("token: %d %v", status, out)
+		}
+		at := out["access_token"].(string)
+		if st, ch := c.userinfoWith(b, "DPoP "+at, c.proof(b, c.key, http.MethodGet, "/userinfo", at)); st != 200 {
+			b.Fatalf("userinfo: %d %s", st, ch)
+		}
+	}
+}

@@ -43,7 +43,7 @@ func newDPoPKey(t testing.TB) jose.JSONWebKey {
 	return jose.JSONWebKey{Key: k, Algorithm: string(jose.ES256)}
 }
 
-func (c *fapiClient) proof(t *testing.T, key jose.JSONWebKey, method, path, token string) string {
+func (c *fapiClient) proof(t testing.TB, key jose.JSONWebKey, method, path, token string) string {
 	t.Helper()
 	p, err := dpop.NewProof(key, method, c.BrokerURL+path, token, c.nonce)
 	if err != nil {
@@ -54,7 +54,7 @@ func (c *fapiClient) proof(t *testing.T, key jose.JSONWebKey, method, path, toke
 
 // post sends a form with the client's assertion and, when proof is set,
 // a DPoP header.
-func (c *fapiClient) post(t *testing.T, path string, form url.Values, proof string) (int, http.Header, map[string]any) {
+func (c *fapiClient) post(t testing.TB, path string, form url.Values, proof string) (int, http.Header, map[string]any) {
 	t.Helper()
 	form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
 	form.Set("client_assertion", c.assertion(t, teststack.SPID))
@@ -87,7 +87,7 @@ func (c *fapiClient) pushParams() url.Values {
 
 // push sends params to /par with a proof of key, and returns the
 // request_uri.
-func (c *fapiClient) push(t *testing.T, params url.Values, key jose.JSONWebKey) string {
+func (c *fapiClient) push(t testing.TB, params url.Values, key jose.JSONWebKey) string {
 	t.Helper()
 	status, _, out := c.post(t, "/par", params, c.proof(t, key, http.MethodPost, "/par", ""))
 	uri, _ := out["request_uri"].(string)
@@ -98,7 +98,7 @@ func (c *fapiClient) push(t *testing.T, params url.Values, key jose.JSONWebKey) 
 }
 
 // login pushes, then runs the browser through laposte to the code.
-func (c *fapiClient) login(t *testing.T, key jose.JSONWebKey) string {
+func (c *fapiClient) login(t testing.TB, key jose.JSONWebKey) string {
 	t.Helper()
 	uri := c.push(t, c.pushParams(), key)
 	u := c.Finish(t, c.IdPLogin(t, c.authorizeAndChoose(t, uri), "angela-dubois", nil))
@@ -108,7 +108,7 @@ func (c *fapiClient) login(t *testing.T, key jose.JSONWebKey) string {
 	return u.Query().Get("code")
 }
 
-func (c *fapiClient) authorizeAndChoose(t *testing.T, uri string) string {
+func (c *fapiClient) authorizeAndChoose(t testing.TB, uri string) string {
 	t.Helper()
 	resp, body := teststack.Get(t, c.Browser, c.BrokerURL+"/authorize?"+url.Values{"client_id": {teststack.SPID}, "request_uri": {uri}}.Encode())
 	if resp.Header.Get("Location") != "/authorize/choose" {
@@ -118,7 +118,7 @@ func (c *fapiClient) authorizeAndChoose(t *testing.T, uri string) string {
 }
 
 // redeemDPoP redeems code with a proof of key.
-func (c *fapiClient) redeemDPoP(t *testing.T, code string, key jose.JSONWebKey) (int, map[string]any) {
+func (c *fapiClient) redeemDPoP(t testing.TB, code string, key jose.JSONWebKey) (int, map[string]any) {
 	t.Helper()
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {teststack.SPRedirect}, "code_verifier": {c.verifier}}
 	status, _, out := c.post(t, "/token", form, c.proof(t, key, http.MethodPost, "/token", ""))
@@ -127,7 +127,7 @@ func (c *fapiClient) redeemDPoP(t *testing.T, code string, key jose.JSONWebKey) 
 
 // userinfoWith calls userinfo with an Authorization header and an
 // optional DPoP proof, and returns the status and the challenge.
-func (c *fapiClient) userinfoWith(t *testing.T, auth, proof string) (int, string) {
+func (c *fapiClient) userinfoWith(t testing.TB, auth, proof string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, c.BrokerURL+"/userinfo", nil)
 	req.Header.Set("Authorization", auth)
