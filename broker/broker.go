@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/audit"
 	"github.com/sesame-id/sesame/internal/seal"
 	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/internal/store/memstore"
@@ -27,7 +28,14 @@ type Broker struct {
 type Option func(*options)
 
 type options struct {
-	wrap func(store.Store) store.Store
+	wrap  func(store.Store) store.Store
+	audit audit.Sink
+}
+
+// WithAudit sends every platform's business events to sink instead of
+// the log alone.
+func WithAudit(sink audit.Sink) Option {
+	return func(o *options) { o.audit = sink }
 }
 
 // WithStoreWrapper wraps the store every platform uses, for
@@ -84,7 +92,7 @@ func New(cfg *config.Broker, log *slog.Logger, opts ...Option) (*Broker, error) 
 		p, err := NewPlatform(pc, Options{
 			Store: b.Store, Box: box, SubSecret: cfg.SubSecret, Theme: web.Theme(cfg.Theme),
 			Leeway: cfg.Leeway.D(0), IdPs: cfg.IdentityProviders, Logger: log, Metrics: b.Metrics,
-			TrustedProxies: proxies,
+			TrustedProxies: proxies, DataScopes: cfg.DataScopes, Audit: o.audit,
 		})
 		if err != nil {
 			_ = b.Store.Close()

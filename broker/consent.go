@@ -32,6 +32,11 @@ type grant struct {
 	// JKT binds the code (from PAR or dpop_jkt), then the access token,
 	// to a DPoP key: its RFC 7638 thumbprint (cnf.jkt).
 	JKT string `json:"jkt,omitempty"`
+	// IssuedAt, Expiry and JTI are the access token's, set when it is
+	// issued, for introspection.
+	IssuedAt time.Time `json:"iat,omitzero"`
+	Expiry   time.Time `json:"exp,omitzero"`
+	JTI      string    `json:"jti,omitempty"`
 }
 
 type consentView struct {

@@ -59,12 +59,19 @@ func (p *Platform) discovery(w http.ResponseWriter, _ *http.Request) {
 		"backchannel_logout_supported":                   true,
 		"backchannel_logout_session_supported":           true,
 	}
+	meta["introspection_endpoint"] = iss + "/introspect"
+	meta["introspection_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
+	meta["introspection_signing_alg_values_supported"] = algs
+	meta["introspection_encryption_alg_values_supported"] = encAlgs
+	meta["introspection_encryption_enc_values_supported"] = encEncs
+	meta["revocation_endpoint"] = iss + "/revoke"
 	meta["pushed_authorization_request_endpoint"] = iss + "/par"
 	meta["require_pushed_authorization_requests"] = p.cfg.RequiresPAR()
 	meta["dpop_signing_alg_values_supported"] = dpopAlgs()
 	if p.cfg.PrivateKeyJWTOnly() {
 		meta["token_endpoint_auth_methods_supported"] = []string{"private_key_jwt"}
 	}
+	meta["revocation_endpoint_auth_methods_supported"] = meta["token_endpoint_auth_methods_supported"]
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	w.Header().Set("Access-Control-Allow-Origin", "*")

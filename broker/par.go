@@ -119,10 +119,14 @@ func (p *Platform) parError(w http.ResponseWriter, r *http.Request, e *oidcerr.E
 
 // authPolicy is the platform's rules for authorization requests.
 func (p *Platform) authPolicy(pushed bool) authreq.Policy {
-	return authreq.Policy{
+	pol := authreq.Policy{
 		ACRValues: p.cfg.ACRValues, DefaultACR: p.cfg.DefaultACR, NonceRequired: p.cfg.Nonce == "required",
 		ACRErrorCode: p.cfg.ACRError, PKCERequired: p.cfg.RequiresPKCE(), Pushed: pushed,
 	}
+	for s := range p.dataScopes {
+		pol.DataScopes = append(pol.DataScopes, s)
+	}
+	return pol
 }
 
 // pushedRequest takes the request a request_uri names (RFC 9126 §4): once

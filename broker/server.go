@@ -24,6 +24,7 @@ import (
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/broker/upstream"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/audit"
 	"github.com/sesame-id/sesame/internal/dpop"
 	"github.com/sesame-id/sesame/internal/keys"
 	"github.com/sesame-id/sesame/internal/seal"
@@ -45,11 +46,16 @@ type Platform struct {
 	idps      []*upstream.Provider
 	clients   map[string]*config.SP
 	spKeys    map[string]*clientkeys.Keys
-	log       *slog.Logger
-	mux       *http.ServeMux
-	handler   http.Handler
-	metrics   *Metrics
-	secure    bool
+	// dps are the data providers by client_id, dpKeys their keys, and
+	// dataScopes the catalogue by scope.
+	dps        map[string]*config.DataProvider
+	dpKeys     map[string]*clientkeys.Keys
+	dataScopes map[string]config.DataScope
+	log        *slog.Logger
+	mux        *http.ServeMux
+	handler    http.Handler
+	metrics    *Metrics
+	secure     bool
 	// draining is set at SIGTERM: readiness fails so the load balancer
 	// stops sending new logins while those under way finish.
 	draining atomic.Bool
@@ -61,6 +67,8 @@ type Platform struct {
 	proxies []netip.Prefix
 	// nonces issues DPoP server nonces; nil when the platform wants none.
 	nonces *dpop.Nonces
+	// audit receives the platform's business events.
+	audit audit.Sink
 	// peers are the platforms of this process, itself included: an IdP's
 	// back-channel logout ends sessions on each of them.
 	peers []*Platform
@@ -84,20 +92,28 @@ type Options struct {
 	Metrics *Metrics
 	// TrustedProxies are the ranges whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// DataScopes is the data-scope catalogue.
+	DataScopes []config.DataScope
+	// Audit receives business events; nil: one log line each, through
+	// Logger.
+	Audit audit.Sink
 }
 
 // NewPlatform builds the platform's handler. Signing keys come from the
 // configured files or, when none is set, are generated (dev only).
 func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 	p := &Platform{
-		cfg:       cfg,
-		subSecret: []byte(opt.SubSecret),
-		kv:        opt.Store,
-		clients:   map[string]*config.SP{},
-		spKeys:    map[string]*clientkeys.Keys{},
-		log:       opt.Logger,
-		metrics:   opt.Metrics,
-		proxies:   opt.TrustedProxies,
+		cfg:        cfg,
+		subSecret:  []byte(opt.SubSecret),
+		kv:         opt.Store,
+		clients:    map[string]*config.SP{},
+		spKeys:     map[string]*clientkeys.Keys{},
+		dps:        map[string]*config.DataProvider{},
+		dpKeys:     map[string]*clientkeys.Keys{},
+		dataScopes: map[string]config.DataScope{},
+		log:        opt.Logger,
+		metrics:    opt.Metrics,
+		proxies:    opt.TrustedProxies,
 
 		backchannelSlots: make(chan struct{}, backchannelSlots),
 		secure:           strings.HasPrefix(cfg.Issuer, "https://"),
@@ -106,6 +122,13 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 		p.log = slog.Default()
 	}
 	p.log = p.log.With("platform", cfg.ID)
+	p.audit = opt.Audit
+	if p.audit == nil {
+		p.audit = audit.Log{Logger: opt.Logger}
+		if opt.Logger == nil {
+			p.audit = audit.Log{Logger: slog.Default()}
+		}
+	}
 	var err error
 	if len(cfg.SigningKeys) > 0 {
 		p.signer, err = keys.Load(cfg.SigningKeys...)
@@ -130,6 +153,20 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 			}
 			p.spKeys[sp.ClientID] = k
 		}
+	}
+	for i := range cfg.DataProviders {
+		dp := &cfg.DataProviders[i]
+		p.dps[dp.ClientID] = dp
+		if dp.JWKS != "" || dp.JWKSURI != "" {
+			k, err := clientkeys.New(dp.JWKS, dp.JWKSURI, spKeysClient)
+			if err != nil {
+				return nil, fmt.Errorf("platform %s: data provider %s: %w", cfg.ID, dp.ID, err)
+			}
+			p.dpKeys[dp.ClientID] = k
+		}
+	}
+	for _, d := range opt.DataScopes {
+		p.dataScopes[d.Scope] = d
 	}
 	byID := map[string]config.IdP{}
 	for _, idp := range opt.IdPs {
@@ -210,6 +247,9 @@ func (p *Platform) routeTable() []route {
 		{"/authorize/consent", map[string]http.HandlerFunc{http.MethodGet: p.consentPage, http.MethodPost: p.consent}, false},
 		{"/token", post(p.token), true},
 		{"/par", post(p.par), true},
+		{"/introspect", post(p.introspect), true},
+		{"/revoke", post(p.revoke), true},
+		{"/api/v2/checktoken", post(p.checktoken), true},
 		{"/userinfo", both(p.userinfo), true},
 		{"/session/end", both(p.endSession), false},
 		{"/idp/logout/callback", get(p.logoutCallback), false},

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -103,6 +102,8 @@ func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 	}
 
 	atTTL := p.accessTokenTTL()
+	now := time.Now().UTC().Truncate(time.Second)
+	g.IssuedAt, g.Expiry, g.JTI = now, now.Add(atTTL), session.NewID()[:22]
 	// The token and a marker naming it from the code, so that a replay of
 	// the code revokes it (RFC 6749 §4.1.2), in one round trip. The
 	// marker holds the token's hash only.
@@ -129,65 +130,6 @@ func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 		"id_token":     idToken,
 		"scope":        strings.Join(g.Scopes, " "),
 	})
-}
-
-// authenticateClient reads the form and authenticates the SP with exactly
-// one method: client_secret_basic, client_secret_post or private_key_jwt.
-func (p *Platform) authenticateClient(w http.ResponseWriter, r *http.Request) (*config.SP, url.Values, *oidcerr.Error) {
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
-		return nil, nil, oidcerr.New(oidcerr.InvalidRequest, "the body must be application/x-www-form-urlencoded")
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil {
-		return nil, nil, oidcerr.New(oidcerr.InvalidRequest, "the body is not a valid form or is too large")
-	}
-	form := r.PostForm
-	for k, v := range form {
-		if len(v) > 1 {
-			return nil, nil, oidcerr.Newf(oidcerr.InvalidRequest, "parameter %s is repeated", safeCode(k))
-		}
-	}
-	basicID, basicSecret, hasBasic := r.BasicAuth()
-	postID, postSecret := form.Get("client_id"), form.Get("client_secret")
-	assertion := form.Get("client_assertion")
-	methods := 0
-	for _, used := range []bool{hasBasic, postSecret != "", assertion != "" || form.Has("client_assertion_type")} {
-		if used {
-			methods++
-		}
-	}
-	var id, secret, method string
-	switch {
-	case methods > 1:
-		return nil, nil, oidcerr.New(oidcerr.InvalidRequest, "use one client authentication method, not two")
-	case assertion != "" || form.Has("client_assertion_type"):
-		sp, oerr := p.verifyAssertion(r, postID, form.Get("client_assertion_type"), assertion)
-		return sp, form, oerr
-	case hasBasic:
-		// RFC 6749 §2.3.1: Basic credentials are form-urlencoded first.
-		var err1, err2 error
-		id, err1 = url.QueryUnescape(basicID)
-		secret, err2 = url.QueryUnescape(basicSecret)
-		if err1 != nil || err2 != nil {
-			return nil, nil, oidcerr.New(oidcerr.InvalidClient, "client authentication failed")
-		}
-		method = "client_secret_basic"
-		if postID != "" && postID != id {
-			return nil, nil, oidcerr.New(oidcerr.InvalidRequest, "client_id differs from the authenticated client")
-		}
-	case postSecret != "":
-		id, secret, method = postID, postSecret, "client_secret_post"
-	default:
-		return nil, nil, oidcerr.New(oidcerr.InvalidClient, "client authentication is required")
-	}
-	sp, ok := p.Client(id)
-	if p.cfg.PrivateKeyJWTOnly() {
-		return nil, nil, oidcerr.New(oidcerr.InvalidClient, "this platform takes private_key_jwt only")
-	}
-	if !ok || !sp.IsActive() || !slices.Contains(sp.TokenEndpointAuthMethods, method) || sp.ClientSecret == "" || !secretEqual(secret, sp.ClientSecret) {
-		return nil, nil, oidcerr.New(oidcerr.InvalidClient, "client authentication failed")
-	}
-	return sp, form, nil
 }
 
 // authFailed answers a failed client authentication, after counting it

@@ -51,7 +51,65 @@ type Broker struct {
 
 	Platforms         []Platform `yaml:"platforms"`
 	IdentityProviders []IdP      `yaml:"identity_providers"`
+	// DataScopes is the catalogue of data scopes: what each data
+	// provider serves, as the citizen is told on the information page.
+	DataScopes []DataScope `yaml:"data_scopes"`
 }
+
+// DataScope is one scope of the data-scope catalogue ("Revenu fiscal de
+// référence (DGFiP)"). An SP is granted it like any other scope; the
+// data provider it names receives it at introspection.
+type DataScope struct {
+	Scope string `yaml:"scope"`
+	// Provider is the id of the data provider that serves it, registered
+	// on each platform that grants the scope.
+	Provider string `yaml:"provider"`
+	// Claims are the fields of the provider's answer the scope covers.
+	Claims  []string `yaml:"claims"`
+	LabelFR string   `yaml:"label_fr"`
+	LabelEN string   `yaml:"label_en"`
+}
+
+// IdentityScopes are the scopes of the pivot identity and its claims
+// (every claim is also a scope of its own, as on FranceConnect).
+var IdentityScopes = []string{"openid", "profile", "birth", "identite_pivot", "email", "given_name", "family_name",
+	"birthdate", "gender", "birthplace", "birthcountry", "preferred_username"}
+
+// DataProvider is an administration that holds data about citizens (a
+// "fournisseur de données"), registered on a platform: it introspects
+// the platform's access tokens (RFC 7662) and gets only the scopes it
+// serves, a sub pairwise for itself, and the pivot identity its scopes
+// allow.
+type DataProvider struct {
+	ID           string `yaml:"id"`
+	Name         string `yaml:"name"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	// TokenEndpointAuthMethods authenticate it at introspection (default:
+	// the secret methods with a secret, private_key_jwt without).
+	TokenEndpointAuthMethods []string `yaml:"token_endpoint_auth_methods"`
+	// JWKSURI or JWKS hold its public keys: encryption of introspection
+	// answers, and private_key_jwt.
+	JWKSURI string `yaml:"jwks_uri"`
+	JWKS    string `yaml:"jwks"`
+	// Scopes are the data scopes it serves, and the identity scopes it
+	// may receive to reconcile the citizen with its records.
+	Scopes []string `yaml:"scopes"`
+	// Sector keys its pairwise subs (default "dp:" + id).
+	Sector string `yaml:"sector"`
+	// Introspection answers as a JWT (RFC 9701) signed with this alg
+	// (ES256, or RS256 on standard), then encrypted when the encryption
+	// fields are set; mandatory on "+", where the default is ES256 and
+	// A256GCM to its key.
+	IntrospectionSignedResponseAlg    string `yaml:"introspection_signed_response_alg"`
+	IntrospectionEncryptedResponseAlg string `yaml:"introspection_encrypted_response_alg"`
+	IntrospectionEncryptedResponseEnc string `yaml:"introspection_encrypted_response_enc"`
+	Active                            *bool  `yaml:"active"`
+}
+
+// IsActive reports whether the data provider may introspect; absent
+// means yes.
+func (d DataProvider) IsActive() bool { return d.Active == nil || *d.Active }
 
 // Redis selects the Redis store; when URL and Addrs are both empty the
 // broker uses the embedded in-memory store.
@@ -121,6 +179,8 @@ type Platform struct {
 	// in chooser order.
 	IdentityProviders []string `yaml:"identity_providers"`
 	ServiceProviders  []SP     `yaml:"service_providers"`
+	// DataProviders may introspect this platform's access tokens.
+	DataProviders []DataProvider `yaml:"data_providers"`
 }
 
 // FAPI is the FAPI 2.0 Security Profile of a platform. An unset field

@@ -165,3 +165,58 @@ func TestDevConfigBackchannelLogoutURIs(t *testing.T) {
 		}
 	}
 }
+
+// withData is minimal with a data-scope catalogue, a data provider on std
+// and the SP granted one data scope.
+func withData(r *strings.Replacer) []byte {
+	y := strings.Replace(minimal, "  identity_providers:\n    - id: idp", `  data_scopes:
+    - scope: dgfip_rfr
+      provider: dgfip
+      claims: [revenu_fiscal_de_reference]
+      label_fr: Revenu fiscal de référence (DGFiP)
+  identity_providers:
+    - id: idp`, 1)
+	y = strings.Replace(y, `          redirect_uris: ["https://sp.example/cb"]
+`, `          redirect_uris: ["https://sp.example/cb"]
+          scopes: [openid, identite_pivot, dgfip_rfr]
+      data_providers:
+        - id: dgfip
+          client_id: dp-dgfip
+          client_secret: "dp-secret-0123456789abcdef0123456789"
+          scopes: [dgfip_rfr, identite_pivot]
+`, 1)
+	if r != nil {
+		y = r.Replace(y)
+	}
+	return []byte(y)
+}
+
+// check-config explains every mistake in data providers and data scopes.
+func TestDataProvidersValidation(t *testing.T) {
+	if _, err := Parse("ok.yaml", withData(nil)); err != nil {
+		t.Fatalf("a valid data provider refused: %v", err)
+	}
+	for name, c := range map[string]struct {
+		r    *strings.Replacer
+		want string
+	}{
+		"short secret":                {strings.NewReplacer(`"dp-secret-0123456789abcdef0123456789"`, `"short"`), "data_providers[0] (dgfip): client_secret: must be at least 32 characters"},
+		"client_id of an SP":          {strings.NewReplacer("client_id: dp-dgfip", "client_id: sp"), `client_id: "sp" is already the client_id of another SP or data provider`},
+		"scope not in catalogue":      {strings.NewReplacer("scopes: [dgfip_rfr, identite_pivot]", "scopes: [dgfip_rfr, cnaf_qf]"), `scopes: "cnaf_qf" is neither an identity scope nor in broker.data_scopes`},
+		"scope of another provider":   {strings.NewReplacer("      provider: dgfip\n", "      provider: cnaf\n"), `scopes: "dgfip_rfr" is served by "cnaf" in broker.data_scopes, not by this provider`},
+		"SP granted an unknown scope": {strings.NewReplacer("scopes: [openid, identite_pivot, dgfip_rfr]", "scopes: [openid, dgfip_rfx]"), `service_providers[0] (sp): scopes: "dgfip_rfx" is neither an identity scope nor in broker.data_scopes`},
+		"no French label":             {strings.NewReplacer("      label_fr: Revenu fiscal de référence (DGFiP)\n", ""), "data_scopes[0] (dgfip_rfr): label_fr: is required"},
+		"identity scope as data":      {strings.NewReplacer("    - scope: dgfip_rfr\n", "    - scope: email\n"), `data_scopes[0] (email): scope: "email" is an identity scope`},
+		"bad encryption alg": {strings.NewReplacer("          scopes: [dgfip_rfr, identite_pivot]\n", "          scopes: [dgfip_rfr, identite_pivot]\n          introspection_encrypted_response_alg: RSA1_5\n"),
+			`introspection_encrypted_response_alg: "RSA1_5": expected ECDH-ES, RSA-OAEP, RSA-OAEP-256`},
+		"encryption without keys": {strings.NewReplacer("          scopes: [dgfip_rfr, identite_pivot]\n", "          scopes: [dgfip_rfr, identite_pivot]\n          introspection_encrypted_response_alg: ECDH-ES\n"),
+			"jwks_uri: encrypted introspection answers need the provider's keys"},
+		"private_key_jwt without keys": {strings.NewReplacer("          scopes: [dgfip_rfr, identite_pivot]\n", "          scopes: [dgfip_rfr, identite_pivot]\n          token_endpoint_auth_methods: [private_key_jwt]\n"),
+			"token_endpoint_auth_methods: private_key_jwt needs the provider's keys"},
+	} {
+		_, err := Parse("dp.yaml", withData(c.r))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", name, err, c.want)
+		}
+	}
+}

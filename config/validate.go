@@ -239,7 +239,188 @@ func (b *Broker) validate(p *Problems) {
 				p.add(entry, "identity_providers", "%q is not defined under broker.identity_providers", id)
 			}
 		}
+		pl.validateDataProviders(entry, b.DataScopes, p)
 		pl.validateSPs(entry, p)
+		pl.validateDataScopeGrants(entry, b.DataScopes, p)
+	}
+	validateDataScopes(b.DataScopes, p)
+}
+
+// validateDataScopes checks the catalogue: unique scopes, apart from the
+// identity's, each with its provider, claims and a French label.
+func validateDataScopes(scopes []DataScope, p *Problems) {
+	seen := map[string]bool{}
+	for i := range scopes {
+		d := &scopes[i]
+		entry := fmt.Sprintf("broker.data_scopes[%d] (%s)", i, d.Scope)
+		switch {
+		case d.Scope == "" || strings.ContainsAny(d.Scope, " \t\"\\"):
+			p.add(entry, "scope", "is required, without spaces or quotes")
+		case slices.Contains(IdentityScopes, d.Scope):
+			p.add(entry, "scope", "%q is an identity scope, not a data scope", d.Scope)
+		case seen[d.Scope]:
+			p.add(entry, "scope", "duplicate scope %q", d.Scope)
+		}
+		seen[d.Scope] = true
+		if d.Provider == "" {
+			p.add(entry, "provider", "is required: the id of the data provider that serves it")
+		}
+		if len(d.Claims) == 0 {
+			p.add(entry, "claims", "list the fields the scope covers")
+		}
+		if d.LabelFR == "" {
+			p.add(entry, "label_fr", "is required: the citizen is told in French what is passed on")
+		}
+		if d.LabelEN == "" {
+			d.LabelEN = d.LabelFR
+		}
+	}
+}
+
+// dataScope finds a scope of the catalogue.
+func dataScope(scopes []DataScope, name string) (DataScope, bool) {
+	for _, d := range scopes {
+		if d.Scope == name {
+			return d, true
+		}
+	}
+	return DataScope{}, false
+}
+
+// validateDataProviders checks the platform's data providers: unique ids
+// and client_ids (SPs' included), credentials, keys, the scopes they
+// serve, and the answer format (signed and encrypted on "+").
+func (pl *Platform) validateDataProviders(platform string, catalogue []DataScope, p *Problems) {
+	ids, clients := map[string]bool{}, map[string]bool{}
+	for _, sp := range pl.ServiceProviders {
+		clients[sp.ClientID] = true
+	}
+	for j := range pl.DataProviders {
+		dp := &pl.DataProviders[j]
+		entry := fmt.Sprintf("%s.data_providers[%d] (%s)", platform, j, dp.ID)
+		if dp.ID == "" {
+			p.add(entry, "id", "is required")
+		} else if ids[dp.ID] {
+			p.add(entry, "id", "duplicate id %q", dp.ID)
+		}
+		ids[dp.ID] = true
+		if dp.Name == "" {
+			dp.Name = dp.ID
+		}
+		if dp.Sector == "" {
+			dp.Sector = "dp:" + dp.ID
+		}
+		if dp.ClientID == "" {
+			p.add(entry, "client_id", "is required")
+		} else if clients[dp.ClientID] {
+			p.add(entry, "client_id", "%q is already the client_id of another SP or data provider of this platform", dp.ClientID)
+		}
+		clients[dp.ClientID] = true
+		hasKeys := dp.JWKSURI != "" || dp.JWKS != ""
+		if len(dp.TokenEndpointAuthMethods) == 0 {
+			dp.TokenEndpointAuthMethods = []string{"client_secret_basic", "client_secret_post"}
+			if dp.ClientSecret == "" && hasKeys {
+				dp.TokenEndpointAuthMethods = []string{"private_key_jwt"}
+			}
+		}
+		for _, m := range dp.TokenEndpointAuthMethods {
+			switch {
+			case !slices.Contains(validAuthMethods, m):
+				p.add(entry, "token_endpoint_auth_methods", "%q: expected %s", m, strings.Join(validAuthMethods, " or "))
+			case m == "private_key_jwt" && !hasKeys:
+				p.add(entry, "token_endpoint_auth_methods", "private_key_jwt needs the provider's keys in jwks or jwks_uri")
+			case m != "private_key_jwt" && len(dp.ClientSecret) < 32:
+				p.add(entry, "client_secret", "must be at least 32 characters")
+			}
+		}
+		if dp.JWKSURI != "" && dp.JWKS != "" {
+			p.add(entry, "jwks_uri", "set jwks_uri or jwks, not both")
+		}
+		if dp.JWKSURI != "" {
+			if err := checkURL(dp.JWKSURI, true); err != nil {
+				p.add(entry, "jwks_uri", "%v", err)
+			}
+		}
+		if dp.JWKS != "" {
+			if err := checkPublicJWKS(dp.JWKS); err != nil {
+				p.add(entry, "jwks", "%v", err)
+			}
+		}
+		if len(dp.Scopes) == 0 {
+			p.add(entry, "scopes", "list the data scopes it serves")
+		}
+		for _, sc := range dp.Scopes {
+			if slices.Contains(IdentityScopes, sc) {
+				continue
+			}
+			d, ok := dataScope(catalogue, sc)
+			switch {
+			case !ok:
+				p.add(entry, "scopes", "%q is neither an identity scope nor in broker.data_scopes", sc)
+			case d.Provider != dp.ID:
+				p.add(entry, "scopes", "%q is served by %q in broker.data_scopes, not by this provider", sc, d.Provider)
+			}
+		}
+		switch dp.IntrospectionSignedResponseAlg {
+		case "":
+			if pl.IsPlus() {
+				dp.IntrospectionSignedResponseAlg = "ES256"
+			}
+		case "ES256":
+		case "RS256":
+			if pl.IsPlus() {
+				p.add(entry, "introspection_signed_response_alg", "%q: a plus platform signs with ES256 only", dp.IntrospectionSignedResponseAlg)
+			}
+		default:
+			p.add(entry, "introspection_signed_response_alg", "%q: expected ES256 or RS256", dp.IntrospectionSignedResponseAlg)
+		}
+		if pl.IsPlus() {
+			if !hasKeys {
+				p.add(entry, "jwks_uri", "a data provider on a plus platform must register jwks_uri or jwks: its introspection answers are encrypted to its key")
+			}
+			if dp.IntrospectionEncryptedResponseEnc == "" {
+				dp.IntrospectionEncryptedResponseEnc = "A256GCM"
+			}
+		}
+		if a := dp.IntrospectionEncryptedResponseAlg; a != "" && !slices.Contains(validEncAlgs, a) {
+			p.add(entry, "introspection_encrypted_response_alg", "%q: expected %s", a, strings.Join(validEncAlgs, ", "))
+		}
+		if dp.IntrospectionEncryptedResponseAlg != "" && dp.IntrospectionEncryptedResponseEnc == "" {
+			dp.IntrospectionEncryptedResponseEnc = "A256GCM"
+		}
+		if e := dp.IntrospectionEncryptedResponseEnc; e != "" {
+			if !slices.Contains(validEnc, e) {
+				p.add(entry, "introspection_encrypted_response_enc", "%q: expected %s", e, strings.Join(validEnc, ", "))
+			}
+			if !hasKeys {
+				p.add(entry, "jwks_uri", "encrypted introspection answers need the provider's keys in jwks or jwks_uri")
+			}
+			// Encrypted means a JWT: signed first (nested JWT).
+			if dp.IntrospectionSignedResponseAlg == "" {
+				dp.IntrospectionSignedResponseAlg = "ES256"
+			}
+		}
+	}
+}
+
+// validateDataScopeGrants checks that every data scope granted to an SP is
+// in the catalogue and served by a data provider of this platform.
+func (pl *Platform) validateDataScopeGrants(platform string, catalogue []DataScope, p *Problems) {
+	for j, sp := range pl.ServiceProviders {
+		entry := fmt.Sprintf("%s.service_providers[%d] (%s)", platform, j, sp.ClientID)
+		for _, sc := range sp.Scopes {
+			if slices.Contains(IdentityScopes, sc) {
+				continue
+			}
+			d, ok := dataScope(catalogue, sc)
+			if !ok {
+				p.add(entry, "scopes", "%q is neither an identity scope nor in broker.data_scopes", sc)
+				continue
+			}
+			if !slices.ContainsFunc(pl.DataProviders, func(dp DataProvider) bool { return dp.ID == d.Provider }) {
+				p.add(entry, "scopes", "%q is served by data provider %q, which is not registered on this platform", sc, d.Provider)
+			}
+		}
 	}
 }
 

@@ -52,6 +52,8 @@ type Policy struct {
 	// ACRErrorCode is the error for a level outside the platform:
 	// invalid_request unless FranceConnect's invalid_acr is wanted.
 	ACRErrorCode string
+	// DataScopes are the scopes of the data-scope catalogue.
+	DataScopes []string
 	// PKCERequired refuses a request without a code_challenge (FAPI 2.0).
 	PKCERequired bool
 	// Pushed is set when the request came through PAR (RFC 9126), where
@@ -157,8 +159,16 @@ func Parse(q url.Values, reg Registry, pol Policy) (*Request, *config.SP, *oidce
 	if !slices.Contains(scopes, "openid") {
 		return r, sp, oidcerr.New(oidcerr.InvalidScope, "scope must contain openid")
 	}
-	// Unknown or unregistered scopes are dropped, not refused: OIDC says
-	// to ignore them, and an SP only ever gets what it is registered for.
+	// Unknown or unregistered identity scopes are dropped, not refused:
+	// OIDC says to ignore what is not understood. A data scope of the
+	// catalogue that this SP was not granted is refused (FranceConnect's
+	// "requested scope is not allowed"): asking for someone's tax data
+	// without the right to is no request to ignore silently.
+	for _, s := range scopes {
+		if slices.Contains(pol.DataScopes, s) && !slices.Contains(sp.Scopes, s) {
+			return r, sp, oidcerr.Newf(oidcerr.InvalidScope, "scope %s is not allowed for this client", s)
+		}
+	}
 	for _, s := range scopes {
 		if slices.Contains(sp.Scopes, s) && !slices.Contains(r.Scopes, s) {
 			r.Scopes = append(r.Scopes, s)

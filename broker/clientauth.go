@@ -1,0 +1,189 @@
+package broker
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/sesame-id/sesame/broker/clientkeys"
+	"github.com/sesame-id/sesame/broker/oidcerr"
+	"github.com/sesame-id/sesame/config"
+)
+
+const (
+	jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+	// maxAssertionLife bounds exp - now, so a leaked assertion is not a
+	// long-lived credential.
+	maxAssertionLife = 10 * time.Minute
+	assertionLeeway  = 10 * time.Second
+)
+
+// assertionAlgs are the asymmetric algorithms accepted for private_key_jwt:
+// never none, never HS256.
+var assertionAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.ES512, jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512}
+
+// party is whoever authenticates at a back-channel endpoint: an SP at
+// /token, /par and /revoke, a data provider at /introspect.
+type party struct {
+	ID      string
+	Secret  string
+	Methods []string
+	Active  bool
+	Keys    *clientkeys.Keys
+}
+
+// parties finds a registered party by client_id.
+type parties func(clientID string) (party, bool)
+
+// spParty finds an SP.
+func (p *Platform) spParty(id string) (party, bool) {
+	sp, ok := p.Client(id)
+	if !ok {
+		return party{}, false
+	}
+	return party{ID: sp.ClientID, Secret: sp.ClientSecret, Methods: sp.TokenEndpointAuthMethods, Active: sp.IsActive(), Keys: p.spKeys[sp.ClientID]}, true
+}
+
+// authenticateClient authenticates an SP (see authenticate); on a
+// platform that takes private_key_jwt only, a secret never passes.
+func (p *Platform) authenticateClient(w http.ResponseWriter, r *http.Request) (*config.SP, url.Values, *oidcerr.Error) {
+	id, method, form, oerr := p.authenticate(w, r, p.spParty)
+	if oerr != nil {
+		return nil, nil, oerr
+	}
+	if method != "private_key_jwt" && p.cfg.PrivateKeyJWTOnly() {
+		return nil, nil, oidcerr.New(oidcerr.InvalidClient, "this platform takes private_key_jwt only")
+	}
+	sp, _ := p.Client(id)
+	return sp, form, nil
+}
+
+// authenticate reads the form and authenticates the caller with exactly
+// one method: client_secret_basic, client_secret_post or private_key_jwt.
+// It returns the caller's client_id and the method used.
+func (p *Platform) authenticate(w http.ResponseWriter, r *http.Request, find parties) (string, string, url.Values, *oidcerr.Error) {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
+		return "", "", nil, oidcerr.New(oidcerr.InvalidRequest, "the body must be application/x-www-form-urlencoded")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		return "", "", nil, oidcerr.New(oidcerr.InvalidRequest, "the body is not a valid form or is too large")
+	}
+	form := r.PostForm
+	for k, v := range form {
+		if len(v) > 1 {
+			return "", "", nil, oidcerr.Newf(oidcerr.InvalidRequest, "parameter %s is repeated", safeCode(k))
+		}
+	}
+	basicID, basicSecret, hasBasic := r.BasicAuth()
+	postID, postSecret := form.Get("client_id"), form.Get("client_secret")
+	assertion := form.Get("client_assertion")
+	methods := 0
+	for _, used := range []bool{hasBasic, postSecret != "", assertion != "" || form.Has("client_assertion_type")} {
+		if used {
+			methods++
+		}
+	}
+	var id, secret, method string
+	switch {
+	case methods > 1:
+		return "", "", nil, oidcerr.New(oidcerr.InvalidRequest, "use one client authentication method, not two")
+	case assertion != "" || form.Has("client_assertion_type"):
+		id, oerr := p.verifyAssertion(r, postID, form.Get("client_assertion_type"), assertion, find)
+		return id, "private_key_jwt", form, oerr
+	case hasBasic:
+		// RFC 6749 §2.3.1: Basic credentials are form-urlencoded first.
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(basicID)
+		secret, err2 = url.QueryUnescape(basicSecret)
+		if err1 != nil || err2 != nil {
+			return "", "", nil, oidcerr.New(oidcerr.InvalidClient, "client authentication failed")
+		}
+		method = "client_secret_basic"
+		if postID != "" && postID != id {
+			return "", "", nil, oidcerr.New(oidcerr.InvalidRequest, "client_id differs from the authenticated client")
+		}
+	case postSecret != "":
+		id, secret, method = postID, postSecret, "client_secret_post"
+	default:
+		return "", "", nil, oidcerr.New(oidcerr.InvalidClient, "client authentication is required")
+	}
+	c, ok := find(id)
+	if !ok || !c.Active || !slices.Contains(c.Methods, method) || c.Secret == "" || !secretEqual(secret, c.Secret) {
+		return "", "", nil, oidcerr.New(oidcerr.InvalidClient, "client authentication failed")
+	}
+	return c.ID, method, form, nil
+}
+
+// verifyAssertion authenticates a caller by private_key_jwt (RFC 7523
+// §2.2, OIDC Core §9): signed by one of its registered keys, iss = sub =
+// the client, aud = our issuer or the endpoint's URL, short-lived, and its
+// jti used once (recorded in the store until it expires, so replicas
+// share it).
+func (p *Platform) verifyAssertion(r *http.Request, clientID, assertionType, raw string, find parties) (string, *oidcerr.Error) {
+	fail := oidcerr.New(oidcerr.InvalidClient, "client authentication failed")
+	if assertionType != jwtBearer {
+		return "", oidcerr.New(oidcerr.InvalidRequest, "client_assertion_type must be "+jwtBearer)
+	}
+	if raw == "" || len(raw) > 8192 {
+		return "", oidcerr.New(oidcerr.InvalidRequest, "client_assertion is missing or too long")
+	}
+	tok, err := jwt.ParseSigned(raw, assertionAlgs)
+	if err != nil || len(tok.Headers) != 1 {
+		return "", fail.WithCause(err)
+	}
+	var unverified jwt.Claims
+	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
+		return "", fail.WithCause(err)
+	}
+	c, ok := find(unverified.Issuer)
+	if !ok || !c.Active || !slices.Contains(c.Methods, "private_key_jwt") || (clientID != "" && clientID != c.ID) || c.Keys == nil {
+		return "", fail
+	}
+	candidates, err := c.Keys.Verification(r.Context(), tok.Headers[0].KeyID)
+	if err != nil {
+		return "", fail.WithCause(err)
+	}
+	var claims jwt.Claims
+	verified := false
+	for _, k := range candidates {
+		if tok.Claims(k.Key, &claims) == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return "", fail.WithCause(errors.New("client_assertion signature does not verify"))
+	}
+	now := time.Now()
+	endpoint := p.cfg.Issuer + r.URL.Path
+	switch {
+	case claims.Subject != c.ID:
+		return "", fail.WithCause(errors.New("client_assertion sub is not the client"))
+	case !slices.ContainsFunc(claims.Audience, func(a string) bool {
+		return a == p.cfg.Issuer || a == p.cfg.Issuer+"/token" || a == p.cfg.Issuer+"/par" || a == endpoint
+	}):
+		return "", fail.WithCause(errors.New("client_assertion aud is not this provider"))
+	case claims.Expiry == nil || claims.ID == "" || len(claims.ID) > 256:
+		return "", fail.WithCause(errors.New("client_assertion needs exp and jti"))
+	case claims.Expiry.Time().After(now.Add(maxAssertionLife)):
+		return "", fail.WithCause(errors.New("client_assertion lives too long"))
+	}
+	if err := claims.ValidateWithLeeway(jwt.Expected{Time: now}, assertionLeeway); err != nil {
+		return "", fail.WithCause(err)
+	}
+	fresh, err := p.sessions.AddMarker(r.Context(), "jti", c.ID+"\x00"+claims.ID, "1", time.Until(claims.Expiry.Time())+assertionLeeway)
+	if err != nil {
+		return "", storeOAuthError(err)
+	}
+	if !fresh {
+		return "", fail.WithCause(errors.New("client_assertion jti replayed"))
+	}
+	return c.ID, nil
+}

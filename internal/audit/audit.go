@@ -1,0 +1,78 @@
+// Package audit is the seam of business events ("tracks", as
+// FranceConnect calls them): every step of a flow emits one named,
+// numbered Event to the sinks, which are JSON log lines today and the
+// citizen's history store later. An event never holds an identity
+// attribute in clear: the person is an account id, a keyed hash.
+package audit
+
+import (
+	"context"
+	"log/slog"
+)
+
+// Event names, with their step numbers in their flow. They are stable:
+// operators and the citizen's space query them.
+const (
+	// Introspection: a data provider asked about an access token.
+	Introspection     = "DP_INTROSPECTION"
+	IntrospectionStep = 40
+	// Revocation: an SP revoked an access token (RFC 7009).
+	Revocation     = "SP_REVOKED_TOKEN"
+	RevocationStep = 41
+)
+
+// Event is one business event.
+type Event struct {
+	Name string
+	Step int
+	// Outcome is "ok", "inactive", or the error code of a refusal.
+	Outcome  string
+	Platform string
+	// SP and DataProvider are client_ids; IdP an IdP id.
+	SP, DataProvider, IdP string
+	// Scopes are what was passed on.
+	Scopes []string
+	ACR    string
+	// Account identifies the person across IdPs and SPs without naming
+	// them: a keyed hash of the pivot identity, never reversible.
+	Account       string
+	CorrelationID string
+	ClientIP      string
+}
+
+// Sink receives events. Record must not block the request for long: a
+// slow sink queues or drops, and says so in its own logs.
+type Sink interface {
+	Record(ctx context.Context, e Event)
+}
+
+// Log writes each event as one log line, message "audit", with one
+// attribute per field (JSON with slog's JSON handler).
+type Log struct{ Logger *slog.Logger }
+
+// Record implements Sink.
+func (l Log) Record(ctx context.Context, e Event) {
+	attrs := []slog.Attr{slog.String("event", e.Name), slog.Int("step", e.Step), slog.String("outcome", e.Outcome)}
+	for _, f := range []struct{ k, v string }{
+		{"platform", e.Platform}, {"sp", e.SP}, {"data_provider", e.DataProvider}, {"idp", e.IdP},
+		{"acr", e.ACR}, {"account", e.Account}, {"correlation_id", e.CorrelationID}, {"client_ip", e.ClientIP},
+	} {
+		if f.v != "" {
+			attrs = append(attrs, slog.String(f.k, f.v))
+		}
+	}
+	if len(e.Scopes) > 0 {
+		attrs = append(attrs, slog.Any("scopes", e.Scopes))
+	}
+	l.Logger.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
+}
+
+// Sinks sends each event to every sink in turn.
+type Sinks []Sink
+
+// Record implements Sink.
+func (s Sinks) Record(ctx context.Context, e Event) {
+	for _, k := range s {
+		k.Record(ctx, e)
+	}
+}
