@@ -2,7 +2,9 @@ package broker_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/sesame-id/sesame/broker/authreq"
@@ -107,5 +109,35 @@ func BenchmarkLoginFAPI(b *testing.B) {
 		if st, ch := c.userinfoWith(b, "DPoP "+at, c.proof(b, c.key, http.MethodGet, "/userinfo", at)); st != 200 {
 			b.Fatalf("userinfo: %d %s", st, ch)
 		}
+	}
+}
+
+// BenchmarkIntrospect is one data provider's introspection of an active
+// token: the JSON answer, and the JWT signed (ES256) then encrypted
+// (ECDH-ES, A256GCM) to the provider's key.
+func BenchmarkIntrospect(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		enc  string
+	}{{"json", ""}, {"jwt-signed-encrypted", "ECDH-ES"}} {
+		b.Run(c.name, func(b *testing.B) {
+			s := teststack.New(b, withData(func(dp *config.DataProvider) { dp.IntrospectionEncryptedResponseAlg = c.enc }))
+			p := teststack.AuthParams()
+			p.Set("scope", "openid identite_pivot dgfip_rfr")
+			u := s.Login(b, p, "impots", "angela-dubois")
+			_, out := s.Token(b, url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")}, "redirect_uri": {teststack.SPRedirect}}, true)
+			body := url.Values{"token": {out["access_token"].(string)}}.Encode()
+			b.ResetTimer()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, s.BrokerURL+"/introspect", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(dpID, dpSecret)
+				rec := httptest.NewRecorder()
+				s.Platform.ServeHTTP(rec, req)
+				if rec.Code != 200 {
+					b.Fatalf("introspect: %d %s", rec.Code, rec.Body)
+				}
+			}
+		})
 	}
 }

@@ -217,3 +217,23 @@ func TestRedisBudgetPlus(t *testing.T) {
 	}
 	step("userinfo", 2)
 }
+
+// Introspection reads the token and its session's revocation marker in
+// one round trip, whatever the answer's form.
+func TestRedisBudgetIntrospection(t *testing.T) {
+	r := testredis.Start(t)
+	kv := &counting{}
+	s := teststack.NewWrapped(t, func(st store.Store) store.Store { kv.Store = st; return kv },
+		withData(func(dp *config.DataProvider) { dp.IntrospectionEncryptedResponseAlg = "ECDH-ES" }), teststack.RedisURL(r.URL()))
+	at := dataLogin(t, s, "impots")["access_token"].(string)
+	for _, name := range []string{"active (signed and encrypted)", "again"} {
+		kv.n.Store(0)
+		if st, _, _ := introspect(t, s, at, nil); st != http.StatusOK {
+			t.Fatalf("introspect: %d", st)
+		}
+		if n := kv.n.Load(); n != 1 {
+			t.Errorf("introspection %s made %d store round trips, want 1", name, n)
+		}
+		t.Logf("introspection %s: %d store round trip", name, kv.n.Load())
+	}
+}

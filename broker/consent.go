@@ -47,7 +47,10 @@ type consentView struct {
 	SPName  string
 	Name    string
 	Claims  []string
-	CSRF    string
+	// Data are the data scopes' labels: what the administrations that
+	// hold it will pass on to the service, from the catalogue.
+	Data []string
+	CSRF string
 	Cancel  string
 }
 
@@ -90,6 +93,16 @@ func (p *Platform) renderConsent(w http.ResponseWriter, r *http.Request, sess *s
 	for _, c := range claimLabels {
 		if slices.Contains(sess.Request.Scopes, c.scope) {
 			v.Claims = append(v.Claims, c.label)
+		}
+	}
+	en := web.PreferredLang(r) == "en"
+	for _, sc := range sess.Request.Scopes {
+		if d, ok := p.dataScopes[sc]; ok {
+			label := d.LabelFR
+			if en && d.LabelEN != "" {
+				label = d.LabelEN
+			}
+			v.Data = append(v.Data, label)
 		}
 	}
 	p.pages.Render(w, r, status, "consent.html", web.Page{Title: "Informations transmises", Lang: web.PreferredLang(r), Body: v})

@@ -430,3 +430,29 @@ func TestIdentityScopesAgree(t *testing.T) {
 		t.Fatalf("broker scopes %v, config.IdentityScopes %v", got, want)
 	}
 }
+
+// The information page tells the citizen which data the service may
+// fetch, with the catalogue's labels, in French or English.
+func TestDataScopeLabels(t *testing.T) {
+	s := teststack.New(t, withData(nil))
+	p := teststack.AuthParams()
+	p.Set("scope", "openid identite_pivot dgfip_rfr")
+	teststack.Get(t, s.Browser, s.BrokerURL+"/authorize?"+p.Encode())
+	cb := s.IdPLogin(t, s.Choose(t, "impots"), "angela-dubois", nil)
+	teststack.Get(t, s.Browser, teststack.Abs(s.BrokerURL, cb))
+	_, fr := teststack.Get(t, s.Browser, s.BrokerURL+"/authorize/consent")
+	if !strings.Contains(fr, `id="data-scopes"`) || !strings.Contains(fr, "Revenu fiscal de référence (DGFiP)") {
+		t.Fatalf("information page without the data scope's label:\n%s", fr)
+	}
+	req, _ := http.NewRequest(http.MethodGet, s.BrokerURL+"/authorize/consent", nil)
+	req.Header.Set("Accept-Language", "en")
+	resp, err := s.Browser.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	en, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(en), "Reference tax income (DGFiP)") {
+		t.Fatal("no English label")
+	}
+}
