@@ -18,7 +18,7 @@ import (
 func FuzzEndpoints(f *testing.F) {
 	s := teststack.New(f)
 	paths := []string{"/authorize", "/authorize/choose", "/authorize/consent", "/idp/callback", "/token", "/userinfo", "/session/end", "/idp/logout/callback",
-		"/par", "/idp/impots/backchannel-logout"}
+		"/par", "/idp/impots/backchannel-logout", "/introspect", "/revoke", "/api/v2/checktoken"}
 	f.Add(uint8(0), false, teststack.AuthParams().Encode(), "", "")
 	f.Add(uint8(0), true, "", teststack.AuthParams().Encode()+"&client_id=sp", "sesame_std=x")
 	f.Add(uint8(3), false, "state=x&code=y&iss=http%3A%2F%2Fevil&error=access_denied&error_description=%3Cscript%3E", "", "sesame_std=abc")
