@@ -508,3 +508,37 @@ func TestTrustedProxies(t *testing.T) {
 		}
 	})
 }
+
+// Parallel confirmed logouts of one session, across replicas: the session
+// ends, and each SP is told once.
+func TestLogoutSingleUse(t *testing.T) {
+	got := make(chan string, 64)
+	sp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ParseForm() == nil {
+			got <- r.PostForm.Get("logout_token")
+		}
+	}))
+	defer sp.Close()
+	s, urls := replicas(t, 1, func(c *config.Config) {
+		c.Broker.Platforms[0].ServiceProviders[0].BackchannelLogoutURI = sp.URL
+	})
+	u := s.Login(t, teststack.AuthParams(), "impots", "angela-dubois")
+	st, out := s.Token(t, url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")}, "redirect_uri": {teststack.SPRedirect}}, true)
+	if st != http.StatusOK {
+		t.Fatalf("token: %d", st)
+	}
+	form := url.Values{"id_token_hint": {out["id_token"].(string)}}
+	status, _ := parallelPosts(t, 20, urls, "/session/end", form, s.SessionCookie(t))
+	for i, st := range status {
+		if st != http.StatusSeeOther && st != http.StatusOK {
+			t.Errorf("logout %d: %d", i, st)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if n := len(got); n != 1 {
+		t.Fatalf("20 parallel logouts told the SP %d times, want once", n)
+	}
+	if ssoAlive(t, s) {
+		t.Fatal("the session survived")
+	}
+}

@@ -108,17 +108,43 @@ func (p *Platform) endSession(w http.ResponseWriter, r *http.Request) {
 	}
 	// The session's access tokens die with it, in the same round trip.
 	records = append(records, p.sessions.RevokeTokens(sess.SID, sess.Clients, p.accessTokenTTL())...)
-	if err := p.sessions.Destroy(r.Context(), sess.ID, records...); err != nil {
+	won, err := p.endSession1(r, sess, records)
+	if err != nil {
 		p.fail(w, r, storeError(err), err)
 		return
 	}
 	p.clearCookie(w)
-	p.notifyLogout(sess)
+	if won {
+		// Of parallel logouts of this session, only one tells the SPs.
+		p.notifyLogout(sess)
+	}
 	if to != "" {
 		redirect(w, r, to)
 		return
 	}
 	p.finishLogout(w, r, target)
+}
+
+// endSession1 ends the session once: it reports false when another
+// logout ended it first. A session changed meanwhile (an SSO request in
+// another tab) is read again and ended all the same: logout never loses.
+func (p *Platform) endSession1(r *http.Request, sess *session.Session, records []store.Entry) (bool, error) {
+	for range 3 {
+		won, err := p.sessions.End(r.Context(), sess, records...)
+		if err != nil || won {
+			return won, err
+		}
+		again, err := p.sessions.Load(r.Context(), sess.ID)
+		if errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrCorrupt) {
+			return false, nil // ended by another logout
+		}
+		if err != nil {
+			return false, err
+		}
+		*sess = *again
+	}
+	// Still changing under us: delete it outright, and tell the SPs.
+	return true, p.sessions.Destroy(r.Context(), sess.ID, records...)
 }
 
 // logoutCallback is the IdP's return from its end_session.

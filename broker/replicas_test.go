@@ -25,7 +25,7 @@ import (
 // replicas starts a stack on Redis with shared signing keys, plus n more
 // broker replicas of the same config: what runs behind a load balancer
 // with no sticky sessions.
-func replicas(t *testing.T, n int) (*teststack.Stack, []string) {
+func replicas(t *testing.T, n int, opts ...teststack.Option) (*teststack.Stack, []string) {
 	t.Helper()
 	r := testredis.Start(t)
 	set, err := keys.Generate(jose.ES256, jose.RS256)
@@ -37,10 +37,10 @@ func replicas(t *testing.T, n int) (*teststack.Stack, []string) {
 	if err := os.WriteFile(keyFile, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := teststack.New(t, func(c *config.Config) {
+	s := teststack.New(t, append([]teststack.Option{func(c *config.Config) {
 		c.Broker.Redis.URL = r.URL()
 		c.Broker.Platforms[0].SigningKeys = []string{keyFile}
-	})
+	}}, opts...)...)
 	urls := []string{s.BrokerURL}
 	for range n {
 		b, err := broker.New(s.Config.Broker, slog.New(slog.NewTextHandler(io.Discard, nil)))

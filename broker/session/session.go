@@ -31,7 +31,14 @@ const (
 	StepUpstream      Step = "upstream"      // sent to an IdP, callback next
 	StepAuthenticated Step = "authenticated" // identity known, consent next
 	StepDone          Step = "done"          // code issued; the login stays for SSO and logout
+	// StepEnded marks a session ended by logout, for a minute: a
+	// tombstone that makes the logout single use (see End). It serves
+	// nothing; loading it is as if there were no session.
+	StepEnded Step = "ended"
 )
+
+// endedTTL is how long a logout's tombstone stays.
+const endedTTL = time.Minute
 
 // Session is one browser's state on one platform.
 type Session struct {
@@ -162,7 +169,7 @@ func (s *Store) Load(ctx context.Context, id string) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !s.sliding && time.Since(sess.Created) > s.ttl {
+	if (!s.sliding && time.Since(sess.Created) > s.ttl) || sess.Step == StepEnded {
 		return nil, ErrNotFound
 	}
 	sess.ID, sess.raw = id, raw
@@ -250,7 +257,7 @@ func (s *Store) Take(ctx context.Context, id string) (*Session, error) {
 	if _, err := s.get(ctx, s.sessionKey(id), sess, true); err != nil {
 		return nil, err
 	}
-	if !s.sliding && time.Since(sess.Created) > s.ttl {
+	if (!s.sliding && time.Since(sess.Created) > s.ttl) || sess.Step == StepEnded {
 		return nil, ErrNotFound
 	}
 	sess.ID = id
@@ -271,6 +278,26 @@ func (s *Store) Rotate(ctx context.Context, sess *Session, records func(*Session
 		recs = records(sess)
 	}
 	return s.Commit(ctx, sess, recs, old)
+}
+
+// End ends a session by logout only if nobody changed it since it was
+// loaded, writing records in the same round trip, and reports whether
+// this request did: of parallel logouts of one session, on any replicas,
+// one wins, so SPs are told once. The session becomes a short-lived
+// tombstone (StepEnded) that serves nothing.
+func (s *Store) End(ctx context.Context, sess *Session, records ...store.Entry) (bool, error) {
+	if sess.raw == nil {
+		return false, errors.New("session: end of a session that was not loaded")
+	}
+	e, err := s.entry(s.sessionKey(sess.ID), &Session{Step: StepEnded, SID: sess.SID, Created: sess.Created}, endedTTL)
+	if err != nil {
+		return false, err
+	}
+	won, err := s.kv.Swap(ctx, sess.raw, e, records)
+	if err != nil {
+		return false, fmt.Errorf("session: end: %w", err)
+	}
+	return won, nil
 }
 
 // Destroy deletes a session and writes records in the same round trip.
