@@ -49,9 +49,9 @@ type consentView struct {
 	Claims  []string
 	// Data are the data scopes' labels: what the administrations that
 	// hold it will pass on to the service, from the catalogue.
-	Data []string
-	CSRF string
-	Cancel  string
+	Data   []string
+	CSRF   string
+	Cancel string
 }
 
 // claimLabels names the data an SP will receive, for the information page.
