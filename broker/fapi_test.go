@@ -351,3 +351,43 @@ func TestFAPIConfigRefusesSecretOnPlus(t *testing.T) {
 		t.Fatalf("a + SP with a secret: %v", err)
 	}
 }
+
+// On "+", introspection of a DPoP-bound token says so (token_type DPoP,
+// cnf.jkt = the key's thumbprint), signed and encrypted as "+" requires,
+// so that a data provider checks the binding.
+func TestFAPIIntrospectionCnf(t *testing.T) {
+	c := newFAPI(t, withData(nil))
+	params := c.pushParams()
+	params.Set("scope", "openid identite_pivot dgfip_rfr")
+	uri := c.push(t, params, c.key)
+	u := c.Finish(t, c.IdPLogin(t, c.authorizeAndChoose(t, uri), "angela-dubois", nil))
+	status, out := c.redeemDPoP(t, u.Query().Get("code"), c.key)
+	if status != http.StatusOK {
+		t.Fatalf("token: %d %v", status, out)
+	}
+	st, ct, body := introspect(t, c.Stack, out["access_token"].(string), nil)
+	if st != http.StatusOK || ct != "application/token-introspection+jwt" {
+		t.Fatalf("introspection on +: %d %s, want the JWT", st, ct)
+	}
+	jwe, err := jose.ParseEncrypted(body, []jose.KeyAlgorithm{jose.ECDH_ES}, []jose.ContentEncryption{jose.A256GCM})
+	if err != nil {
+		t.Fatalf("introspection on + is not encrypted: %v", err)
+	}
+	inner, err := jwe.Decrypt(dpEncKey.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct {
+		Answer map[string]any `json:"token_introspection"`
+	}
+	jws, err := jose.ParseSigned(string(inner), []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims)
+	jkt, _ := dpop.Thumbprint(c.key.Public())
+	cnf, _ := claims.Answer["cnf"].(map[string]any)
+	if claims.Answer["token_type"] != "DPoP" || cnf["jkt"] != jkt {
+		t.Fatalf("introspection of a DPoP-bound token: %v, want cnf.jkt %s", claims.Answer, jkt)
+	}
+}
