@@ -353,6 +353,39 @@ type Providers struct {
 	// Identities is a CSV file of test identities; empty means the built-in set.
 	Identities string    `yaml:"identities"`
 	IdPs       []MockIdP `yaml:"idps"`
+	// DataProviders are the mock data providers ("fournisseurs de
+	// données"), each served under BaseURL/dp/<id>/.
+	DataProviders []MockDataProvider `yaml:"data_providers"`
+}
+
+// MockDataProviderAPIs are the APIs the mock data providers know; a data
+// provider's id chooses its API.
+var MockDataProviderAPIs = []string{"dgfip", "cnaf"}
+
+// MockDataProvider is one mock data provider: an API a service calls with
+// the access token the broker gave it. It introspects the token at the
+// broker (RFC 7662, JWT answer per RFC 9701), finds the person in its
+// records and answers what the granted scopes cover.
+type MockDataProvider struct {
+	// ID is one of MockDataProviderAPIs ("dgfip", "cnaf"): it chooses the
+	// API and the path, BaseURL/dp/<id>/.
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+	// Issuers are the broker platforms whose tokens the provider accepts.
+	// It introspects at each in turn, through each one's discovery, until
+	// one says the token is active.
+	Issuers []string `yaml:"issuers"`
+	// ClientID and ClientSecret are the provider's registration at the
+	// brokers (client_secret_basic at the introspection endpoint).
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	// Keys is a file of the provider's private JWKs (ECDH-ES or
+	// RSA-OAEP-256), the keys the brokers encrypt their introspection
+	// answers to, published at BaseURL/dp/<id>/jwks; empty: generated at
+	// start.
+	Keys string `yaml:"keys"`
+	// Data is the provider's records, a JSON file; empty: the built-in set.
+	Data string `yaml:"data"`
 }
 
 // MockIdP is one mock identity provider.

@@ -220,3 +220,74 @@ func TestDataProvidersValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestDataProviders(t *testing.T) {
+	providers := func(dps string) []byte {
+		return []byte(minimal + `
+providers:
+  listen: "127.0.0.1:0"
+  base_url: http://localhost:8100
+  data_providers:
+` + dps)
+	}
+	const good = `    - id: dgfip
+      issuers: [http://localhost:8000, https://sesame.example]
+      client_id: dp-dgfip
+      client_secret: "dp-secret-0123456789abcdef0123456789"
+`
+	c, err := Parse("ok.yaml", providers(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dp := c.Providers.DataProviders[0]; dp.Name != "dgfip" || len(dp.Issuers) != 2 || dp.ClientID != "dp-dgfip" {
+		t.Fatalf("data provider = %+v; want name defaulted to the id", dp)
+	}
+	entry := "providers.data_providers[0] (dgfip): "
+	for name, tc := range map[string]struct{ from, to, want string }{
+		"unknown api":        {"id: dgfip", "id: urssaf", `providers.data_providers[0] (urssaf): id: "urssaf": expected one of dgfip, cnaf`},
+		"no id":              {"id: dgfip", "id: ''", "providers.data_providers[0] (): id: is required"},
+		"no issuers":         {"issuers: [http://localhost:8000, https://sesame.example]", "issuers: []", entry + "issuers: list at least one"},
+		"http issuer":        {"https://sesame.example", "http://sesame.example", entry + `issuers: "http://sesame.example": http is allowed only on localhost`},
+		"trailing slash":     {"https://sesame.example", "https://sesame.example/", entry + `issuers: "https://sesame.example/": must have no fragment or trailing slash`},
+		"issuer with query":  {"https://sesame.example", `"https://sesame.example?x=1"`, entry + `issuers: "https://sesame.example?x=1": must not contain a query`},
+		"issuer twice":       {"https://sesame.example", "http://localhost:8000", entry + `issuers: "http://localhost:8000" is listed twice`},
+		"no client_id":       {"client_id: dp-dgfip", "client_id: ''", entry + "client_id: is required"},
+		"short secret":       {`"dp-secret-0123456789abcdef0123456789"`, `"short"`, entry + "client_secret: must be at least 32 characters"},
+		"relative issuer":    {"https://sesame.example", "/sesame", entry + `issuers: "/sesame": expected an absolute https URL`},
+		"unknown yaml field": {"client_id: dp-dgfip", "client_id: dp-dgfip\n      scopes: [dgfip_rfr]", "field scopes not found"},
+	} {
+		_, err := Parse("bad.yaml", providers(strings.Replace(good, tc.from, tc.to, 1)))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: want %q, got %v", name, tc.want, err)
+		}
+	}
+	second := strings.Replace(good, "client_secret", "name: autre\n      client_secret", 1)
+	_, err = Parse("dup.yaml", providers(good+second))
+	for _, want := range []string{
+		`providers.data_providers[1] (dgfip): id: duplicate id "dgfip"`,
+		`providers.data_providers[1] (dgfip): client_id: duplicate client_id "dp-dgfip"`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q, got %v", want, err)
+		}
+	}
+}
+
+func TestDevConfigDataProviders(t *testing.T) {
+	c, err := Load("dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"dgfip": "dp-dgfip", "cnaf": "dp-cnaf"}
+	if len(c.Providers.DataProviders) != len(want) {
+		t.Fatalf("dev.yaml has %d data providers, want dgfip and cnaf", len(c.Providers.DataProviders))
+	}
+	for _, dp := range c.Providers.DataProviders {
+		if want[dp.ID] != dp.ClientID || !strings.HasPrefix(dp.ClientSecret, "dev-only-") {
+			t.Errorf("%s: client_id %q, secret %q: want %q and a dev-only- secret", dp.ID, dp.ClientID, dp.ClientSecret, want[dp.ID])
+		}
+		if strings.Join(dp.Issuers, " ") != "http://localhost:8000 http://localhost:8001" {
+			t.Errorf("%s: issuers %v, want both dev platforms", dp.ID, dp.Issuers)
+		}
+	}
+}

@@ -649,6 +649,51 @@ func (pr *Providers) validate(p *Problems) {
 			}
 		}
 	}
+	pr.validateDataProviders(p)
+}
+
+func (pr *Providers) validateDataProviders(p *Problems) {
+	ids := map[string]bool{}
+	clients := map[string]bool{}
+	for i := range pr.DataProviders {
+		dp := &pr.DataProviders[i]
+		entry := fmt.Sprintf("providers.data_providers[%d] (%s)", i, dp.ID)
+		switch {
+		case dp.ID == "":
+			p.add(entry, "id", "is required: one of %s, the API the mock serves", strings.Join(MockDataProviderAPIs, ", "))
+		case !slices.Contains(MockDataProviderAPIs, dp.ID):
+			p.add(entry, "id", "%q: expected one of %s, the API the mock serves", dp.ID, strings.Join(MockDataProviderAPIs, ", "))
+		case ids[dp.ID]:
+			p.add(entry, "id", "duplicate id %q", dp.ID)
+		}
+		ids[dp.ID] = true
+		if dp.Name == "" {
+			dp.Name = dp.ID
+		}
+		if len(dp.Issuers) == 0 {
+			p.add(entry, "issuers", "list at least one broker issuer whose tokens this provider accepts")
+		}
+		issuers := map[string]bool{}
+		for _, iss := range dp.Issuers {
+			if err := checkURL(iss, false); err != nil {
+				p.add(entry, "issuers", "%v", err)
+			} else if u, _ := url.Parse(iss); u.Fragment != "" || strings.HasSuffix(u.Path, "/") {
+				p.add(entry, "issuers", "%q: must have no fragment or trailing slash", iss)
+			} else if issuers[iss] {
+				p.add(entry, "issuers", "%q is listed twice", iss)
+			}
+			issuers[iss] = true
+		}
+		if dp.ClientID == "" {
+			p.add(entry, "client_id", "is required: the provider's client_id at the brokers")
+		} else if clients[dp.ClientID] {
+			p.add(entry, "client_id", "duplicate client_id %q", dp.ClientID)
+		}
+		clients[dp.ClientID] = true
+		if len(dp.ClientSecret) < 32 {
+			p.add(entry, "client_secret", "must be at least 32 characters")
+		}
+	}
 }
 
 func (d *DemoSP) validate(p *Problems) {
