@@ -22,6 +22,7 @@ import (
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/keys"
 	"github.com/sesame-id/sesame/internal/web"
+	"github.com/sesame-id/sesame/providers/dataprovider"
 )
 
 // Lifetimes follow FranceConnect's so that the broker is tested against the
@@ -56,6 +57,8 @@ type Server struct {
 	backchannel *http.Client
 	// now is the clock of every expiry and token time; tests move it.
 	now func() time.Time
+	// dps are the mock data providers, under BaseURL/dp/<id>/.
+	dps *dataprovider.Server
 }
 
 // mockIdP is one provider: its issuer, keys, clients and in-memory state.
@@ -131,6 +134,11 @@ func New(cfg *config.Providers) (*Server, error) {
 		}
 		s.idps = append(s.idps, idp)
 	}
+	if len(cfg.DataProviders) > 0 {
+		if s.dps, err = dataprovider.New(cfg.DataProviders, dataprovider.Options{BaseURL: base}); err != nil {
+			return nil, fmt.Errorf("providers: %w", err)
+		}
+	}
 	s.handler = web.WithCorrelationID(web.SecureHeaders(s.routes(u.Path)))
 	return s, nil
 }
@@ -175,6 +183,9 @@ func (s *Server) routes(prefix string) http.Handler {
 			mux.HandleFunc("GET "+p+"/end_session", endSession)
 			mux.HandleFunc("POST "+p+"/end_session", endSession)
 		}
+	}
+	if s.dps != nil {
+		mux.Handle(prefix+"/dp/", s.dps)
 	}
 	// No catch-all 404 page: it would also swallow the mux's 405 answers
 	// (GET /token), which tell a client developer more.
@@ -301,11 +312,16 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 			Levels: idp.cfg.ACRValues, EndSession: idp.cfg.HasEndSession(),
 		})
 	}
+	var dps []dataprovider.Summary
+	if s.dps != nil {
+		dps = s.dps.Providers()
+	}
 	s.pages.Render(w, r, http.StatusOK, "index.html", web.Page{
 		Title: "Fournisseurs d'identité de test",
 		Body: struct {
-			IdPs       []indexIdP
-			Identities int
-		}{list, len(s.identities)},
+			IdPs          []indexIdP
+			Identities    int
+			DataProviders []dataprovider.Summary
+		}{list, len(s.identities), dps},
 	})
 }

@@ -87,6 +87,9 @@ func checkConfig(args []string, out io.Writer) error {
 	}
 	if cfg.Providers != nil {
 		parts = append(parts, fmt.Sprintf("mock IdPs (%d)", len(cfg.Providers.IdPs)))
+		if n := len(cfg.Providers.DataProviders); n > 0 {
+			parts = append(parts, fmt.Sprintf("mock data providers (%d)", n))
+		}
 	}
 	if cfg.DemoSP != nil {
 		parts = append(parts, "demo SP")
