@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -662,4 +663,40 @@ func readData(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(raw)
+}
+
+// TestConcurrentCalls: calls in parallel share one broker cache (run
+// with -race).
+func TestConcurrentCalls(t *testing.T) {
+	s := newStack(t, 2)
+	angela := who(t, "angela-dubois")
+	var wg sync.WaitGroup
+	statuses := make([]int, 16)
+	for i := range statuses {
+		b := s.brokers[i%2]
+		tok := b.issue(grantSpec{who: angela, scope: "identite_pivot dgfip_rfr cnaf_quotient_familial"})
+		path := []string{rfrPath, qfPath}[(i/2)%2]
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodGet, s.url+path, nil)
+			req.Header.Set("Authorization", bearer(tok))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return
+			}
+			resp.Body.Close()
+			statuses[i] = resp.StatusCode
+		})
+	}
+	wg.Wait()
+	for i, st := range statuses {
+		if st != http.StatusOK {
+			t.Errorf("call %d: status %d", i, st)
+		}
+	}
+	// Each provider keeps its own cache: one fetch each per broker.
+	for _, b := range s.brokers {
+		if d, j, _ := b.counts(); d != 2 || j != 2 {
+			t.Errorf("%s: discovery fetched %d times, JWKS %d; want once per provider", b.issuer, d, j)
+		}
+	}
 }
