@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -363,6 +364,9 @@ var keysFile = sync.OnceValues(func() (string, error) {
 })
 
 func TestMain(m *testing.M) {
+	// The stacks log to their own buffers; what logs to the default
+	// logger (the providers of TestWithTheBroker) is not looked at.
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	code := m.Run()
 	if p, err := keysFile(); err == nil {
 		os.RemoveAll(filepath.Dir(p))
