@@ -137,13 +137,18 @@ func (p *Platform) introspection(ctx context.Context, dp *config.DataProvider, t
 		res["token_type"] = "DPoP"
 		res["cnf"] = map[string]string{"jkt": g.JKT}
 	}
-	// The pivot identity its scopes allow, to reconcile the citizen
-	// with its records (never the SP's sub, never more).
-	values := claimValues(g.Identity)
-	for _, s := range scopes {
-		for _, c := range scopeClaims[s] {
-			if values[c] != "" || c == "birthplace" {
-				res[c] = values[c]
+	// The pivot identity the provider's own identity scopes allow, to
+	// reconcile the citizen with its records, once the token carries a
+	// data scope it serves: the SP need not ask for the identity to get
+	// the data (the identity goes to the administration that holds it,
+	// not to the SP). Never the SP's sub, never more.
+	if slices.ContainsFunc(scopes, func(s string) bool { return p.dataScopes[s].Provider != "" }) {
+		values := claimValues(g.Identity)
+		for _, s := range dp.Scopes {
+			for _, c := range scopeClaims[s] {
+				if values[c] != "" || c == "birthplace" {
+					res[c] = values[c]
+				}
 			}
 		}
 	}

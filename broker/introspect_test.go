@@ -456,3 +456,28 @@ func TestDataScopeLabels(t *testing.T) {
 		t.Fatal("no English label")
 	}
 }
+
+// The provider gets the pivot identity its own scopes allow as soon as the
+// token carries one of its data scopes, even when the SP did not ask for
+// the identity; without one of its data scopes, no identity at all.
+func TestIntrospectionIdentityForTheProvider(t *testing.T) {
+	s := teststack.New(t, withData(nil))
+	login := func(scope string) string {
+		p := teststack.AuthParams()
+		p.Set("scope", scope)
+		u := s.WithBrowser().Login(t, p, "impots", "angela-dubois")
+		_, out := s.Token(t, url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")}, "redirect_uri": {teststack.SPRedirect}}, true)
+		return out["access_token"].(string)
+	}
+	res := introspectJSON(t, s, login("openid dgfip_rfr"))
+	if res["scope"] != "dgfip_rfr" || res["family_name"] != "Dubois" || res["birthplace"] != "75107" {
+		t.Errorf("data scope only: %v, want the identity for the provider", res)
+	}
+	res = introspectJSON(t, s, login("openid identite_pivot"))
+	if res["active"] != true || res["scope"] != "identite_pivot" {
+		t.Fatalf("identity only: %v", res)
+	}
+	if _, ok := res["family_name"]; ok {
+		t.Errorf("no data scope of the provider, yet it got the identity: %v", res)
+	}
+}

@@ -2,6 +2,7 @@ package dataprovider
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -111,6 +112,11 @@ type callRecord struct {
 	brokerUnreachable bool
 }
 
+// IntrospectionHeader carries, on every answer after a successful
+// introspection, base64url(JSON) of the broker's token_introspection, so
+// that the demo SP can show integrators what a data provider is told.
+const IntrospectionHeader = "X-Sesame-Introspection"
+
 // serveAPI answers one API call: token, introspection, DPoP binding,
 // scopes, person, answer, in that order; each step refuses on its own.
 func (p *provider) serveAPI(e *endpoint, w http.ResponseWriter, r *http.Request) {
@@ -137,6 +143,11 @@ func (p *provider) serveAPI(e *endpoint, w http.ResponseWriter, r *http.Request)
 		return
 	}
 	rec.issuer, rec.clientID = g.issuer, g.clientID
+	if len(g.raw) > 0 {
+		// A mock's aid to integrators, never a real provider's habit:
+		// what the broker said about this token, for the demo SP to show.
+		w.Header().Set(IntrospectionHeader, base64.RawURLEncoding.EncodeToString(g.raw))
+	}
 	rec.scopes = intersect(g.scopes, p.scopes())
 	if aerr := p.checkBinding(scheme, proof, g); aerr != nil {
 		p.fail(w, rec, aerr)

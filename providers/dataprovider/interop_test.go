@@ -1,6 +1,7 @@
 package dataprovider_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -41,6 +42,7 @@ func TestWithTheBroker(t *testing.T) {
 	if st != http.StatusOK {
 		t.Fatalf("token: %d %v", st, tok)
 	}
+	var seen string
 	call := func(token string) (int, string) {
 		req, _ := http.NewRequest(http.MethodGet, s.IdPURL+rfrPath, nil)
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -50,12 +52,19 @@ func TestWithTheBroker(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
+		seen = resp.Header.Get(IntrospectionHeader)
 		return resp.StatusCode, string(body)
 	}
 	at, _ := tok["access_token"].(string)
 	status, body := call(at)
 	if status != http.StatusOK {
 		t.Fatalf("data provider: %d %s", status, body)
+	}
+	// What the broker told the provider, shown to integrators.
+	raw, _ := base64.RawURLEncoding.DecodeString(seen)
+	var ti map[string]any
+	if json.Unmarshal(raw, &ti) != nil || ti["active"] != true || ti["scope"] != "identite_pivot dgfip_rfr" {
+		t.Errorf("%s header: %q", IntrospectionHeader, raw)
 	}
 	var got struct {
 		Annees []map[string]any `json:"annees"`

@@ -104,6 +104,9 @@ type grant struct {
 	jkt  string
 	// pivot is nil when the answer lacks part of the pivot identity.
 	pivot *pivot
+	// raw is the verified token_introspection, shown to integrators (see
+	// IntrospectionHeader).
+	raw json.RawMessage
 }
 
 // tokenIntrospection is the token_introspection claim (RFC 9701 §5,
@@ -241,7 +244,11 @@ func (b *broker) verify(ctx context.Context, meta *metadata, raw string) (*grant
 	if err := json.Unmarshal(ext.TokenIntrospection, &ti); err != nil {
 		return nil, refused("token_introspection: %v", err)
 	}
-	return b.grant(&ti, now)
+	g, err := b.grant(&ti, now)
+	if g != nil {
+		g.raw = ext.TokenIntrospection
+	}
+	return g, err
 }
 
 // grant checks that an introspection says something consistent about an
