@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sesame-id/sesame/broker/teststack"
+	"github.com/sesame-id/sesame/providers/dataprovider"
 	"github.com/sesame-id/sesame/config"
 )
 
@@ -52,7 +53,7 @@ func TestWithTheBroker(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
-		seen = resp.Header.Get(IntrospectionHeader)
+		seen = resp.Header.Get(dataprovider.IntrospectionHeader)
 		return resp.StatusCode, string(body)
 	}
 	at, _ := tok["access_token"].(string)
@@ -64,7 +65,7 @@ func TestWithTheBroker(t *testing.T) {
 	raw, _ := base64.RawURLEncoding.DecodeString(seen)
 	var ti map[string]any
 	if json.Unmarshal(raw, &ti) != nil || ti["active"] != true || ti["scope"] != "identite_pivot dgfip_rfr" {
-		t.Errorf("%s header: %q", IntrospectionHeader, raw)
+		t.Errorf("%s header: %q", dataprovider.IntrospectionHeader, raw)
 	}
 	var got struct {
 		Annees []map[string]any `json:"annees"`
