@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/sesame-id/sesame/broker/teststack"
-	"github.com/sesame-id/sesame/providers/dataprovider"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/providers/dataprovider"
 )
 
 // TestWithTheBroker: the real broker and the real mock, in process: a
