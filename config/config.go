@@ -429,7 +429,27 @@ type DemoSP struct {
 	// Keys is a file of the demo SP's private JWKs (decryption and
 	// private_key_jwt), published at BaseURL/jwks; empty: generated at start.
 	Keys string `yaml:"keys"`
+	// DataProviders are the administrations the demo SP calls, right after
+	// the login, with the access token it got, to pre-fill its form ("zéro
+	// justificatif"): only the endpoints the granted data scopes cover.
+	DataProviders []DemoDataProvider `yaml:"data_providers"`
 }
+
+// DemoDataProvider is a data provider as the demo SP calls it.
+type DemoDataProvider struct {
+	// ID says which API the provider serves, and so which endpoints the
+	// demo SP calls under URL: dgfip or cnaf (see DemoDataProviderIDs).
+	ID string `yaml:"id"`
+	// Name is what the citizen reads as the source of a figure ("Source :
+	// DGFiP").
+	Name string `yaml:"name"`
+	// URL is the provider's base URL, e.g. http://localhost:8100/dp/dgfip;
+	// the endpoints' paths are added to it.
+	URL string `yaml:"url"`
+}
+
+// DemoDataProviderIDs are the data providers whose API the demo SP knows.
+var DemoDataProviderIDs = []string{"dgfip", "cnaf"}
 
 // DemoSPPlatform is the demo SP's registration on another platform.
 type DemoSPPlatform struct {

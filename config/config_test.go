@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -288,6 +289,77 @@ func TestDevConfigDataProviders(t *testing.T) {
 		}
 		if strings.Join(dp.Issuers, " ") != "http://localhost:8000 http://localhost:8001" {
 			t.Errorf("%s: issuers %v, want both dev platforms", dp.ID, dp.Issuers)
+		}
+	}
+}
+
+// demoSP is a demo_sp section with the two data providers of dev.yaml.
+const demoSP = `
+demo_sp:
+  listen: "127.0.0.1:8200"
+  base_url: http://localhost:8200
+  issuer: http://localhost:8000
+  client_id: demo-sp
+  client_secret: secret
+  data_providers:
+    - id: dgfip
+      name: DGFiP
+      url: http://localhost:8100/dp/dgfip/
+    - id: cnaf
+      name: CNAF
+      url: https://cnaf.example/dp/cnaf
+`
+
+// check-config explains every mistake in the demo SP's data providers: the
+// access token goes to their URL.
+func TestDemoSPDataProvidersValidation(t *testing.T) {
+	c, err := Parse("ok.yaml", []byte(demoSP))
+	if err != nil {
+		t.Fatalf("valid data providers refused: %v", err)
+	}
+	if got := c.DemoSP.DataProviders; len(got) != 2 || got[0].URL != "http://localhost:8100/dp/dgfip" || got[1].Name != "CNAF" {
+		t.Fatalf("data_providers = %+v (the trailing slash should be gone)", got)
+	}
+	for name, tc := range map[string]struct{ from, to, want string }{
+		"no url":         {"      url: https://cnaf.example/dp/cnaf\n", "", "demo_sp.data_providers[1] (cnaf): url: is required"},
+		"relative url":   {"https://cnaf.example/dp/cnaf", "/dp/cnaf", `url: "/dp/cnaf": expected an absolute https URL`},
+		"http elsewhere": {"https://cnaf.example/dp/cnaf", "http://cnaf.example/dp/cnaf", "url: \"http://cnaf.example/dp/cnaf\": http is allowed only on localhost"},
+		"query":          {"https://cnaf.example/dp/cnaf", "https://cnaf.example/dp/cnaf?x=1", "must not contain a query"},
+		"empty query":    {"https://cnaf.example/dp/cnaf", "https://cnaf.example/dp/cnaf?", "must not contain a query or a fragment"},
+		"fragment":       {"https://cnaf.example/dp/cnaf", "https://cnaf.example/dp/cnaf#x", "must not contain a query or a fragment"},
+		"user info":      {"https://cnaf.example/dp/cnaf", "https://u:p@cnaf.example/dp/cnaf", "must not contain user info"},
+		"no id":          {"    - id: cnaf\n", "    - id: \"\"\n", "demo_sp.data_providers[1] (): id: is required"},
+		"unknown id":     {"    - id: cnaf\n", "    - id: urssaf\n", `id: "urssaf": the demo SP knows the API of dgfip, cnaf only`},
+		"twice":          {"    - id: cnaf\n", "    - id: dgfip\n", `demo_sp.data_providers[1] (dgfip): id: "dgfip" is listed twice`},
+		"no name":        {"      name: CNAF\n", "", "demo_sp.data_providers[1] (cnaf): name: is required"},
+	} {
+		_, err := Parse("dp.yaml", []byte(strings.Replace(demoSP, tc.from, tc.to, 1)))
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+}
+
+// dev.yaml's demo SP asks for every data scope on both platforms and calls
+// both mock data providers on the providers listener.
+func TestDevConfigDemoSPData(t *testing.T) {
+	c, err := Load("dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.DemoSP
+	for _, s := range c.Broker.DataScopes {
+		if !slices.Contains(d.Scopes, s.Scope) || !slices.Contains(d.Plus.Scopes, s.Scope) {
+			t.Errorf("data scope %s is not asked by the demo SP on both platforms", s.Scope)
+		}
+	}
+	want := map[string]string{"dgfip": c.Providers.BaseURL + "/dp/dgfip", "cnaf": c.Providers.BaseURL + "/dp/cnaf"}
+	if len(d.DataProviders) != len(want) {
+		t.Fatalf("data_providers = %+v", d.DataProviders)
+	}
+	for _, dp := range d.DataProviders {
+		if want[dp.ID] != dp.URL {
+			t.Errorf("data provider %s: url %q, want %q", dp.ID, dp.URL, want[dp.ID])
 		}
 	}
 }

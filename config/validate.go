@@ -743,6 +743,31 @@ func (d *DemoSP) validate(p *Problems) {
 			d.Plus.ACRValues = "eidas2"
 		}
 	}
+	seen := map[string]bool{}
+	for i := range d.DataProviders {
+		dp := &d.DataProviders[i]
+		e := fmt.Sprintf("demo_sp.data_providers[%d] (%s)", i, dp.ID)
+		switch {
+		case dp.ID == "":
+			p.add(e, "id", "is required")
+		case !slices.Contains(DemoDataProviderIDs, dp.ID):
+			p.add(e, "id", "%q: the demo SP knows the API of %s only", dp.ID, strings.Join(DemoDataProviderIDs, ", "))
+		case seen[dp.ID]:
+			p.add(e, "id", "%q is listed twice", dp.ID)
+		}
+		seen[dp.ID] = true
+		if strings.TrimSpace(dp.Name) == "" {
+			p.add(e, "name", "is required (the citizen reads it as the source of the data)")
+		}
+		// The access token goes to this URL: it must be https (or
+		// loopback), carry no user info, query or fragment.
+		if err := checkURL(dp.URL, false); err != nil {
+			p.add(e, "url", "%v", err)
+		} else if strings.ContainsAny(dp.URL, "?#") {
+			p.add(e, "url", "%q: must not contain a query or a fragment", dp.URL)
+		}
+		dp.URL = strings.TrimSuffix(dp.URL, "/")
+	}
 }
 
 // checkPublicJWKS accepts a JSON Web Key Set of public keys only.

@@ -54,6 +54,9 @@ type App struct {
 
 	txs      *store[pending]
 	sessions *store[session]
+
+	// data are the data providers called after each login.
+	data []dataProvider
 }
 
 // pending is a login or logout in progress, bound to the browser by the
@@ -111,10 +114,14 @@ func New(cfg *config.DemoSP) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	data, err := newDataProviders(c.DataProviders)
+	if err != nil {
+		return nil, err
+	}
 	client := &http.Client{Timeout: httpTimeout}
-	std.calls = client
+	std.calls, std.data = client, newDataClient(http.DefaultTransport)
 	if plus != nil {
-		plus.calls = client
+		plus.calls, plus.data = client, newDataClient(http.DefaultTransport)
 		if plus.dpop {
 			// One DPoP key for the process, made here, never stored.
 			t, err := newDPoPTransport(http.DefaultTransport)
@@ -122,6 +129,7 @@ func New(cfg *config.DemoSP) (*App, error) {
 				return nil, err
 			}
 			plus.calls = &http.Client{Timeout: httpTimeout, Transport: t}
+			plus.data = newDataClient(t)
 		}
 	}
 	a := &App{
@@ -134,6 +142,7 @@ func New(cfg *config.DemoSP) (*App, error) {
 		plus:     plus,
 		txs:      newStore[pending](),
 		sessions: newStore[session](),
+		data:     data,
 	}
 	a.handler = web.SecureHeaders(web.WithCorrelationID(a.routes()))
 	return a, nil

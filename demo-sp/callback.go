@@ -122,6 +122,10 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// The token lives 60 s: the data providers are called now, and /me
+	// shows what they answered, however late it is read.
+	data := a.fetchData(r.Context(), p, tok)
+
 	a.startSession(w, r, p, session{
 		Platform:    p.id,
 		IDToken:     signedID,
@@ -135,6 +139,7 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 		IDTokenJWE:  idJWE,
 		UserInfoJWE: ui.jwe,
 		UserInfoJWT: ui.signed,
+		Data:        data,
 	})
 	http.Redirect(w, r, "/me", http.StatusSeeOther)
 }

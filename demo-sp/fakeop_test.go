@@ -48,6 +48,7 @@ type fakeOP struct {
 	userinfoAud  string // aud of a signed userinfo; "" means demo-sp
 	badATHash    bool   // put the at_hash of another access token
 	noEndSession bool
+	grantedScope string // scope of the token response; "" leaves it out (all asked were granted)
 
 	// The "+" platform's behaviour (see plusMode), each also settable alone.
 	clientID string // the client expected at /token; "" means demo-sp
@@ -423,9 +424,13 @@ func (op *fakeOP) token(w http.ResponseWriter, r *http.Request) {
 		tokenType = "DPoP"
 	}
 	op.tokenJKT[at] = jkt
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	resp := map[string]any{
 		"access_token": at, "token_type": tokenType, "expires_in": 60, "id_token": idt,
-	})
+	}
+	if op.grantedScope != "" {
+		resp["scope"] = op.grantedScope
+	}
+	_ = json.NewEncoder(w).Encode(resp)
 }
 
 // authenticated checks the client at the token or PAR endpoint:

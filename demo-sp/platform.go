@@ -48,6 +48,10 @@ type platform struct {
 	// calls is the HTTP client for the platform's PAR, token and userinfo
 	// endpoints: on a DPoP platform its transport adds the proofs.
 	calls *http.Client
+	// data is the HTTP client for the data providers: the same DPoP key
+	// as calls (the token is bound to it), a shorter timeout, and no
+	// redirects.
+	data *http.Client
 
 	mu   sync.Mutex
 	disc *discovery

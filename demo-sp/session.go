@@ -26,6 +26,9 @@ type session struct {
 	IDTokenJWE  *jweInfo
 	UserInfoJWE *jweInfo
 	UserInfoJWT bool
+	// Data is what the data providers answered at login, one entry per
+	// configured provider.
+	Data []providerData
 }
 
 // startSession stores the login under a fresh session id. Rotating the id at
@@ -132,6 +135,7 @@ func (a *App) me(w http.ResponseWriter, r *http.Request) {
 		"AuthTime":     authTime,
 		"Claims":       pretty(s.Claims),
 		"UserInfo":     pretty(s.UserInfo),
+		"Data":         s.Data,
 	}})
 }
 
