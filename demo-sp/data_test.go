@@ -612,7 +612,7 @@ func TestDataTimeout(t *testing.T) {
 	})
 	start := time.Now()
 	me := d.loginAndMe(t, "std", "eidas1")
-	if took := time.Since(start); took > dataTimeout+3*time.Second {
+	if took := time.Since(start); took > dataTimeout+15*time.Second { // a generous margin: the point is that it returns at all
 		t.Errorf("the login took %s with a hanging provider", took)
 	}
 	if n := strings.Count(me, dataUnreachable); n != 2 {
