@@ -456,6 +456,11 @@ broker:
       client_id: sesame-std
       client_secret: "{{index .IdPSecrets "msa"}}"
       acr_values: [eidas1, eidas2]
+  data_scopes:
+    - {scope: dgfip_rfr, provider: dgfip, claims: [revenu_fiscal_de_reference], label_fr: Revenu fiscal de référence (DGFiP)}
+    - {scope: dgfip_nbpart, provider: dgfip, claims: [nombre_de_parts], label_fr: Nombre de parts fiscales (DGFiP)}
+    - {scope: cnaf_quotient_familial, provider: cnaf, claims: [quotient_familial], label_fr: Quotient familial (CNAF)}
+    - {scope: cnaf_composition_familiale, provider: cnaf, claims: [allocataires, enfants], label_fr: Composition du foyer (CNAF)}
   platforms:
     - id: std
       listen: "127.0.0.1:{{.BrokerPort}}"
@@ -468,6 +473,9 @@ broker:
       access_token_ttl: 60s
       id_token_ttl: 60s
       identity_providers: [impots, ameli, laposte]
+      data_providers:
+        - {id: dgfip, client_id: dp-dgfip, client_secret: "e2e-dp-dgfip-secret-0123456789abcdef", jwks_uri: "{{.Providers}}/dp/dgfip/jwks", scopes: [dgfip_rfr, dgfip_nbpart, identite_pivot], introspection_encrypted_response_enc: A256GCM}
+        - {id: cnaf, client_id: dp-cnaf, client_secret: "e2e-dp-cnaf-secret-0123456789abcdef0", jwks_uri: "{{.Providers}}/dp/cnaf/jwks", scopes: [cnaf_quotient_familial, cnaf_composition_familiale, identite_pivot], introspection_encrypted_response_enc: A256GCM}
       service_providers:
         - client_id: demo-sp
           client_secret: "{{.Demo.Secret}}"
@@ -475,7 +483,7 @@ broker:
           sector: "{{.Demo.Sector}}"
           redirect_uris: ["{{.DemoSP}}/callback", "{{.Demo.RedirectURI}}"]
           post_logout_redirect_uris: ["{{.DemoSP}}/logged-out", "{{.Demo.PostLogoutURI}}"]
-          scopes: [openid, profile, birth, identite_pivot, email, given_name, family_name, birthdate, gender, birthplace, birthcountry, preferred_username]
+          scopes: [openid, profile, birth, identite_pivot, email, given_name, family_name, birthdate, gender, birthplace, birthcountry, preferred_username, dgfip_rfr, dgfip_nbpart, cnaf_quotient_familial, cnaf_composition_familiale]
           claims: [amr]
         - client_id: other-sector-sp
           client_secret: "{{.Other.Secret}}"
@@ -500,13 +508,16 @@ broker:
       access_token_ttl: 60s
       id_token_ttl: 60s
       identity_providers: [france-identite, laposte, msa]
+      data_providers:
+        - {id: dgfip, client_id: dp-dgfip, client_secret: "e2e-dp-dgfip-secret-0123456789abcdef", jwks_uri: "{{.Providers}}/dp/dgfip/jwks", scopes: [dgfip_rfr, dgfip_nbpart, identite_pivot], introspection_encrypted_response_enc: A256GCM}
+        - {id: cnaf, client_id: dp-cnaf, client_secret: "e2e-dp-cnaf-secret-0123456789abcdef0", jwks_uri: "{{.Providers}}/dp/cnaf/jwks", scopes: [cnaf_quotient_familial, cnaf_composition_familiale, identite_pivot], introspection_encrypted_response_enc: A256GCM}
       service_providers:
         - client_id: demo-sp-plus
           name: Démarche sensible de démonstration
           sector: "{{.Demo.Sector}}"
           redirect_uris: ["{{.DemoSP}}/callback"]
           post_logout_redirect_uris: ["{{.DemoSP}}/logged-out"]
-          scopes: [openid, profile, birth, identite_pivot, email]
+          scopes: [openid, profile, birth, identite_pivot, email, dgfip_rfr, dgfip_nbpart, cnaf_quotient_familial, cnaf_composition_familiale]
           claims: [amr]
           jwks_uri: "{{.DemoSP}}/jwks"
           token_endpoint_auth_methods: [private_key_jwt]
@@ -565,6 +576,9 @@ providers:
           client_secret: "{{index .IdPSecrets "msa"}}"
           redirect_uris: ["{{.Broker}}/idp/callback", "{{.Plus}}/idp/callback"]
           post_logout_redirect_uris: ["{{.Broker}}/idp/logout/callback", "{{.Plus}}/idp/logout/callback"]
+  data_providers:
+    - {id: dgfip, issuers: ["{{.Broker}}", "{{.Plus}}"], client_id: dp-dgfip, client_secret: "e2e-dp-dgfip-secret-0123456789abcdef"}
+    - {id: cnaf, issuers: ["{{.Broker}}", "{{.Plus}}"], client_id: dp-cnaf, client_secret: "e2e-dp-cnaf-secret-0123456789abcdef0"}
 
 demo_sp:
   listen: "127.0.0.1:{{.DemoSPPort}}"
@@ -572,15 +586,18 @@ demo_sp:
   issuer: "{{.Broker}}"
   client_id: demo-sp
   client_secret: "{{.Demo.Secret}}"
-  scopes: [openid, identite_pivot, email]
+  scopes: [openid, identite_pivot, email, dgfip_rfr, dgfip_nbpart, cnaf_quotient_familial, cnaf_composition_familiale]
   acr_values: eidas1
+  data_providers:
+    - {id: dgfip, name: DGFiP, url: "{{.Providers}}/dp/dgfip"}
+    - {id: cnaf, name: CNAF, url: "{{.Providers}}/dp/cnaf"}
   plus:
     issuer: "{{.Plus}}"
     client_id: demo-sp-plus
     auth_method: private_key_jwt
     par: true
     dpop: true
-    scopes: [openid, identite_pivot, email]
+    scopes: [openid, identite_pivot, email, dgfip_rfr, dgfip_nbpart, cnaf_quotient_familial, cnaf_composition_familiale]
     acr_values: eidas3
 `))
 
