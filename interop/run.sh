@@ -7,6 +7,10 @@
 #  3. openid-client logs in on "+" as fapi-client with FAPI 2.0: PAR, PKCE,
 #     private_key_jwt, DPoP-bound tokens, encrypted id_token and userinfo;
 #     the DPoP-bound access token is refused at userinfo without its proof.
+#  4. openid-client logs in with data scopes, then introspects the token as
+#     the data provider dp-dgfip (RFC 7662); jose (panva) decrypts and
+#     verifies the JWT answer (RFC 9701); the mock data providers answer the
+#     SP's token; after revocation (RFC 7009) the token is inactive.
 # Needs node and the npm registry; not part of `make test`.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -24,3 +28,4 @@ curl -sf localhost:8400/.well-known/openid-configuration >/dev/null || { echo "o
 echo "== openid-client as SP"; node rp-openid-client.mjs
 echo "== oidc-provider as upstream IdP"; node via-external-op.mjs | tail -1 | grep -q "Angela Claire Louise Dubois eidas1" && echo "demo SP shows the identity from oidc-provider: OK"
 echo "== openid-client on + with FAPI 2.0 (PAR, PKCE, private_key_jwt, DPoP, JWE)"; node rp-fapi-openid-client.mjs
+echo "== RFC 7662 introspection (openid-client) and RFC 9701 JWT (jose), data providers, RFC 7009 revocation"; node introspect-openid-client.mjs
