@@ -1,8 +1,15 @@
 package e2e
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
 )
 
 // TestE2EDataExchange is "zéro justificatif" on real processes and a
@@ -68,4 +75,97 @@ func (s *stack) logText(name string) string {
 		}
 	}
 	return ""
+}
+
+// A token of one platform is inactive on the other, both ways, though
+// both platforms share one broker process and one Redis.
+func TestE2EIntrospectionPlatformsApart(t *testing.T) {
+	st := startStack(t, stackOptions{})
+	r := newRP(t, st, demoSPID, oauth2.AuthStyleInHeader, "openid", "identite_pivot", "dgfip_rfr")
+	code, _ := r.login(t, newAgent(t), "impots", "angela-dubois", loginHooks{})
+	tok, err := r.exchange(t, code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.introspectAt(t, st.Broker, tok.AccessToken); got["active"] != true || got["scope"] != "identite_pivot dgfip_rfr" {
+		t.Fatalf("standard token at standard: %v", got)
+	}
+	if got := st.introspectAt(t, st.Plus, tok.AccessToken); len(got) != 1 || got["active"] != false {
+		t.Fatalf("standard token at +: %v, want {active: false} alone", got)
+	}
+
+	p := newPlusRP(t, st, "eidas2")
+	bl := newAgent(t).plusLogin(t, st, p.authURL(), "eidas2", "laposte", "angela-dubois", nil)
+	ptok, err := p.exchange(t, bl.Final.Query().Get("code"), p.assertion(t, st.Plus))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.introspectAt(t, st.Plus, ptok.AccessToken); got["active"] != true || got["token_type"] != "DPoP" {
+		t.Fatalf("+ token at +: %v", got)
+	}
+	if got := st.introspectAt(t, st.Broker, ptok.AccessToken); len(got) != 1 || got["active"] != false {
+		t.Fatalf("+ token at standard: %v, want {active: false} alone", got)
+	}
+}
+
+// introspectAt introspects token at a platform as the dgfip data provider
+// would: its credentials, the JWT answer decrypted with its key and
+// verified against the platform's /jwks.
+func (s *stack) introspectAt(t *testing.T, issuer, token string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, issuer+"/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("dp-dgfip", "e2e-dp-dgfip-secret-0123456789abcdef")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/token-introspection+jwt" {
+		t.Fatalf("introspect at %s: %d %s %s", issuer, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	jwe, err := jose.ParseEncrypted(string(body), []jose.KeyAlgorithm{jose.ECDH_ES, jose.RSA_OAEP_256}, []jose.ContentEncryption{jose.A256GCM})
+	if err != nil {
+		t.Fatalf("introspection answer of %s is not a JWE: %v", issuer, err)
+	}
+	keys := s.DPKeys.Key(jwe.Header.KeyID)
+	if len(keys) != 1 {
+		t.Fatalf("JWE to kid %q, not a key of the provider", jwe.Header.KeyID)
+	}
+	inner, err := jwe.Decrypt(keys[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := jose.ParseSigned(string(inner), []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, jwks := getBody(t, issuer+"/jwks")
+	var set jose.JSONWebKeySet
+	_ = json.Unmarshal([]byte(jwks), &set)
+	payload, err := jws.Verify(set)
+	if err != nil {
+		t.Fatalf("introspection answer does not verify against %s/jwks: %v", issuer, err)
+	}
+	var c struct {
+		Iss    string         `json:"iss"`
+		Aud    string         `json:"aud"`
+		Answer map[string]any `json:"token_introspection"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil || c.Iss != issuer || c.Aud != "dp-dgfip" {
+		t.Fatalf("introspection JWT of %s: %s", issuer, payload)
+	}
+	return c.Answer
+}
+
+func getBody(t *testing.T, u string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

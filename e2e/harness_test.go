@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -20,9 +21,11 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sesame-id/sesame/internal/testredis"
+	"github.com/sesame-id/sesame/providers/dataprovider"
 )
 
 // The binary under test and the module it was built from, set by TestMain.
@@ -118,7 +121,9 @@ type stack struct {
 	Broker    string // the standard platform's issuer, http://localhost:PORT
 	Plus      string // the "+" platform's issuer, on its own port
 	Providers string // the mock IdPs' base URL; each issuer is Providers/<id>
-	DemoSP    string // the demo SP's base URL
+	// DPKeys are the dgfip mock data provider's private keys.
+	DPKeys jose.JSONWebKeySet
+	DemoSP string // the demo SP's base URL
 	// RP is the base of URIs registered for the test itself acting as an
 	// SP; nothing listens there.
 	RP      string
@@ -208,8 +213,20 @@ func (s *stack) launch(t *testing.T, opts stackOptions) error {
 		RedirectURI: s.RP + "/other/callback", PostLogoutURI: s.RP + "/other/logged-out",
 	}
 
+	// The dgfip mock's keys, so that the test can read what the broker
+	// encrypts to it, as that provider would.
+	set, err := dataprovider.GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.DPKeys = set
+	raw, _ := json.Marshal(set)
+	dpKeys := filepath.Join(s.dir, "dp-dgfip.jwks.json")
+	if err := os.WriteFile(dpKeys, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfgPath := filepath.Join(s.dir, "sesame.yaml")
-	writeConfig(t, cfgPath, configData{
+	writeConfig(t, cfgPath, configData{DPKeys: dpKeys,
 		BrokerPort: ports[0], ProvidersPort: ports[1], DemoSPPort: ports[2], PlusPort: ports[4],
 		Broker: s.Broker, Providers: s.Providers, DemoSP: s.DemoSP, Plus: s.Plus,
 		Demo: s.Clients[demoSPID], Other: s.Clients[otherSPID], PlusSP: s.PlusSP,
@@ -410,6 +427,8 @@ type configData struct {
 	PlusSP                                          *plusClient
 	RedisURL, SessionKey, SubSecret                 string
 	IdPSecrets                                      map[string]string
+	// DPKeys is the file of the dgfip mock's private keys.
+	DPKeys string
 }
 
 // configTemplate is config/dev.yaml with this stack's ports, the test's
@@ -577,7 +596,7 @@ providers:
           redirect_uris: ["{{.Broker}}/idp/callback", "{{.Plus}}/idp/callback"]
           post_logout_redirect_uris: ["{{.Broker}}/idp/logout/callback", "{{.Plus}}/idp/logout/callback"]
   data_providers:
-    - {id: dgfip, issuers: ["{{.Broker}}", "{{.Plus}}"], client_id: dp-dgfip, client_secret: "e2e-dp-dgfip-secret-0123456789abcdef"}
+    - {id: dgfip, issuers: ["{{.Broker}}", "{{.Plus}}"], client_id: dp-dgfip, client_secret: "e2e-dp-dgfip-secret-0123456789abcdef", keys: "{{.DPKeys}}"}
     - {id: cnaf, issuers: ["{{.Broker}}", "{{.Plus}}"], client_id: dp-cnaf, client_secret: "e2e-dp-cnaf-secret-0123456789abcdef0"}
 
 demo_sp:
