@@ -121,7 +121,11 @@ func BenchmarkIntrospect(b *testing.B) {
 		enc  string
 	}{{"json", ""}, {"jwt-signed-encrypted", "ECDH-ES"}} {
 		b.Run(c.name, func(b *testing.B) {
-			s := teststack.New(b, withData(func(dp *config.DataProvider) { dp.IntrospectionEncryptedResponseAlg = c.enc }))
+			s := teststack.New(b, withData(func(dp *config.DataProvider) {
+				if c.enc != "" {
+					dp.IntrospectionSignedResponseAlg, dp.IntrospectionEncryptedResponseAlg = "ES256", c.enc
+				}
+			}))
 			p := teststack.AuthParams()
 			p.Set("scope", "openid identite_pivot dgfip_rfr")
 			u := s.Login(b, p, "impots", "angela-dubois")

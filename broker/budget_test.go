@@ -228,7 +228,7 @@ func TestRedisBudgetIntrospection(t *testing.T) {
 	at := dataLogin(t, s, "impots")["access_token"].(string)
 	for _, name := range []string{"active (signed and encrypted)", "again"} {
 		kv.n.Store(0)
-		if st, _, _ := introspect(t, s, at, nil); st != http.StatusOK {
+		if st, _, _ := introspect(t, s, at, http.Header{"Accept": {"application/token-introspection+jwt"}}); st != http.StatusOK {
 			t.Fatalf("introspect: %d", st)
 		}
 		if n := kv.n.Load(); n != 1 {

@@ -212,8 +212,30 @@ func TestIntrospectionJWT(t *testing.T) {
 		}
 		check(t, s, body)
 	})
-	t.Run("signed then encrypted, registered", func(t *testing.T) {
+	t.Run("encryption registered: JSON unless asked", func(t *testing.T) {
 		s := teststack.New(t, withData(func(dp *config.DataProvider) { dp.IntrospectionEncryptedResponseAlg = "ECDH-ES" }))
+		at := dataLogin(t, s, "impots")["access_token"].(string)
+		if st, ct, _ := introspect(t, s, at, nil); st != http.StatusOK || !strings.HasPrefix(ct, "application/json") {
+			t.Fatalf("a plain RFC 7662 call: %d %s, want JSON", st, ct)
+		}
+		st, ct, body := introspect(t, s, at, http.Header{"Accept": {"application/token-introspection+jwt"}})
+		if st != http.StatusOK || ct != "application/token-introspection+jwt" {
+			t.Fatalf("%d %s", st, ct)
+		}
+		jwe, err := jose.ParseEncrypted(body, []jose.KeyAlgorithm{jose.ECDH_ES}, []jose.ContentEncryption{jose.A256GCM})
+		if err != nil {
+			t.Fatalf("asked JWT, registered for encryption, not a JWE: %v", err)
+		}
+		inner, err := jwe.Decrypt(dpEncKey.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, s, string(inner))
+	})
+	t.Run("signed then encrypted, registered", func(t *testing.T) {
+		s := teststack.New(t, withData(func(dp *config.DataProvider) {
+			dp.IntrospectionSignedResponseAlg, dp.IntrospectionEncryptedResponseAlg = "ES256", "ECDH-ES"
+		}))
 		at := dataLogin(t, s, "impots")["access_token"].(string)
 		st, ct, body := introspect(t, s, at, nil)
 		if st != http.StatusOK || ct != "application/token-introspection+jwt" {

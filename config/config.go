@@ -97,10 +97,11 @@ type DataProvider struct {
 	Scopes []string `yaml:"scopes"`
 	// Sector keys its pairwise subs (default "dp:" + id).
 	Sector string `yaml:"sector"`
-	// Introspection answers as a JWT (RFC 9701) signed with this alg
-	// (ES256, or RS256 on standard), then encrypted when the encryption
-	// fields are set; mandatory on "+", where the default is ES256 and
-	// A256GCM to its key.
+	// IntrospectionSignedResponseAlg, when set, makes every introspection
+	// answer a JWT (RFC 9701) signed with it (ES256, or RS256 on
+	// standard); without it, the answer is a JWT only when asked with
+	// Accept. A JWT answer is then encrypted when the encryption fields
+	// are set. On "+" both are mandatory: ES256 and A256GCM by default.
 	IntrospectionSignedResponseAlg    string `yaml:"introspection_signed_response_alg"`
 	IntrospectionEncryptedResponseAlg string `yaml:"introspection_encrypted_response_alg"`
 	IntrospectionEncryptedResponseEnc string `yaml:"introspection_encrypted_response_enc"`

@@ -395,10 +395,6 @@ func (pl *Platform) validateDataProviders(platform string, catalogue []DataScope
 			if !hasKeys {
 				p.add(entry, "jwks_uri", "encrypted introspection answers need the provider's keys in jwks or jwks_uri")
 			}
-			// Encrypted means a JWT: signed first (nested JWT).
-			if dp.IntrospectionSignedResponseAlg == "" {
-				dp.IntrospectionSignedResponseAlg = "ES256"
-			}
 		}
 	}
 }
