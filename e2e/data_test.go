@@ -116,6 +116,7 @@ func (s *stack) introspectAt(t *testing.T, issuer, token string) map[string]any 
 	req, _ := http.NewRequest(http.MethodPost, issuer+"/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth("dp-dgfip", "e2e-dp-dgfip-secret-0123456789abcdef")
+	req.Header.Set("Accept", "application/token-introspection+jwt")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
