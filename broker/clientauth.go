@@ -14,6 +14,7 @@ import (
 	"github.com/sesame-id/sesame/broker/clientkeys"
 	"github.com/sesame-id/sesame/broker/oidcerr"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/dpop"
 )
 
 const (
@@ -186,4 +187,35 @@ func (p *Platform) verifyAssertion(r *http.Request, clientID, assertionType, raw
 		return "", fail.WithCause(errors.New("client_assertion jti replayed"))
 	}
 	return c.ID, nil
+}
+
+// clientCall opens an SP's back-channel call at path (token, PAR): a
+// source over its failure limit is refused before any work; the DPoP
+// proof, if any, is verified before the client's assertion is spent (a
+// client told to use a nonce retries with it unspent) and its jti spent
+// after; failures are counted. fail answers in the endpoint's own way.
+func (p *Platform) clientCall(w http.ResponseWriter, r *http.Request, path string, fail func(*oidcerr.Error)) (*config.SP, url.Values, *dpop.Proof, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	ip := p.clientIP(r)
+	if blocked, left := p.blocked.blocked(ip); blocked {
+		p.tooManyTokens(w, r, "too many failed client authentications from this source", left)
+		return nil, nil, nil, false
+	}
+	proof, oerr := p.checkDPoP(w, r, path, "")
+	if oerr != nil {
+		fail(oerr)
+		return nil, nil, nil, false
+	}
+	sp, form, oerr := p.authenticateClient(w, r)
+	if oerr != nil {
+		p.authFailed(w, r, ip, oerr)
+		return nil, nil, nil, false
+	}
+	if proof != nil {
+		if oerr := p.spendDPoP(r, proof); oerr != nil {
+			fail(oerr)
+			return nil, nil, nil, false
+		}
+	}
+	return sp, form, proof, true
 }

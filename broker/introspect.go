@@ -42,6 +42,14 @@ func (p *Platform) dpParty(id string) (party, bool) {
 // trip. The answer is JSON, or a signed and possibly encrypted JWT (RFC
 // 9701) when the provider asks or registered it (always on "+").
 func (p *Platform) introspect(w http.ResponseWriter, r *http.Request) {
+	p.answerIntrospection(w, r, func(dp *config.DataProvider) bool {
+		return dp.IntrospectionSignedResponseAlg != "" || acceptsIntrospectionJWT(r)
+	})
+}
+
+// answerIntrospection authenticates the data provider, introspects the
+// form's token, records the event and answers, as a JWT when asJWT says.
+func (p *Platform) answerIntrospection(w http.ResponseWriter, r *http.Request, asJWT func(*config.DataProvider) bool) {
 	dp, form, ok := p.dataProviderCall(w, r)
 	if !ok {
 		return
@@ -52,8 +60,7 @@ func (p *Platform) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.auditIntrospection(r, dp, g, res)
-	wantJWT := dp.IntrospectionSignedResponseAlg != "" || acceptsIntrospectionJWT(r)
-	p.writeIntrospection(w, r, dp, res, wantJWT)
+	p.writeIntrospection(w, r, dp, res, asJWT(dp))
 }
 
 // checktoken is FranceConnect's v2 checktoken, so that data providers
@@ -67,17 +74,7 @@ func (p *Platform) checktoken(w http.ResponseWriter, r *http.Request) {
 		oidcerr.New(oidcerr.InvalidRequest, "Required parameter missing or invalid.").WriteJSON(w)
 		return
 	}
-	dp, form, ok := p.dataProviderCall(w, r)
-	if !ok {
-		return
-	}
-	res, g, oerr := p.introspection(r.Context(), dp, form.Get("token"))
-	if oerr != nil {
-		p.introspectionError(w, r, dp, oerr)
-		return
-	}
-	p.auditIntrospection(r, dp, g, res)
-	p.writeIntrospection(w, r, dp, res, true)
+	p.answerIntrospection(w, r, func(*config.DataProvider) bool { return true })
 }
 
 // dataProviderCall authenticates a data provider's call and refuses a

@@ -39,30 +39,12 @@ var clientAuthParams = []string{"client_secret", "client_assertion", "client_ass
 // it as /authorize would, binds it to the proof's DPoP key when there is
 // one, and answers a single-use request_uri for the browser.
 func (p *Platform) par(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	ip := p.clientIP(r)
-	if blocked, left := p.blocked.blocked(ip); blocked {
-		p.tooManyTokens(w, r, "too many failed client authentications from this source", left)
-		return
-	}
-	// The DPoP proof is verified before the assertion is spent (see
-	// checkDPoP), and its jti spent after.
-	proof, oerr := p.checkDPoP(w, r, "/par", "")
-	if oerr != nil {
-		p.parError(w, r, oerr)
-		return
-	}
-	sp, form, oerr := p.authenticateClient(w, r)
-	if oerr != nil {
-		p.authFailed(w, r, ip, oerr)
+	sp, form, proof, ok := p.clientCall(w, r, "/par", func(e *oidcerr.Error) { p.parError(w, r, e) })
+	if !ok {
 		return
 	}
 	jkt := ""
 	if proof != nil {
-		if oerr := p.spendDPoP(r, proof); oerr != nil {
-			p.parError(w, r, oerr)
-			return
-		}
 		jkt = proof.JKT
 	}
 	q := url.Values{}

@@ -23,23 +23,8 @@ import (
 
 // token is step 6: the SP redeems its code.
 func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	ip := p.clientIP(r)
-	// A source over its failure limit is refused before any work.
-	if blocked, left := p.blocked.blocked(ip); blocked {
-		p.tooManyTokens(w, r, "too many failed client authentications from this source", left)
-		return
-	}
-	// The DPoP proof is verified first: a client told to use a nonce
-	// retries with its assertion unspent.
-	proof, oerr := p.checkDPoP(w, r, "/token", "")
-	if oerr != nil {
-		p.tokenError(w, r, oerr)
-		return
-	}
-	sp, form, oerr := p.authenticateClient(w, r)
-	if oerr != nil {
-		p.authFailed(w, r, ip, oerr)
+	sp, form, proof, ok := p.clientCall(w, r, "/token", func(e *oidcerr.Error) { p.tokenError(w, r, e) })
+	if !ok {
 		return
 	}
 	// Counted after authentication: only the client itself spends its
@@ -48,15 +33,11 @@ func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 		p.tooManyTokens(w, r, "too many token requests for this client", left)
 		return
 	}
-	// The proof's jti is spent before the code, so a replayed proof
+	// The proof's jti was spent before the code, so a replayed proof
 	// costs no code.
 	jkt := ""
 	switch {
 	case proof != nil:
-		if oerr := p.spendDPoP(r, proof); oerr != nil {
-			p.tokenError(w, r, oerr)
-			return
-		}
 		jkt = proof.JKT
 	case p.cfg.RequiresDPoP():
 		p.tokenError(w, r, oidcerr.New(oidcerr.InvalidRequest, "this platform binds access tokens to a DPoP key: send a DPoP proof"))
