@@ -597,9 +597,6 @@ func TestDataPlusDPoP(t *testing.T) {
 // TestDataTimeout: a provider that hangs costs the login at most the
 // bound, and /me then says it does not answer.
 func TestDataTimeout(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits for the data call bound")
-	}
 	op := newFakeOP(t, jose.ES256)
 	d := startDataSP(t, op, false, "")
 	release := make(chan struct{})
