@@ -8,6 +8,7 @@
 //	sesame check-config FILE
 //	sesame keys signing [-alg ES256,RS256] > keys.json
 //	sesame keys session
+//	sesame keys dataprovider > dp-keys.json
 package main
 
 import (
@@ -39,7 +40,7 @@ commands:
   demo-sp       run the demo service provider
   dev           run broker, mock IdPs and demo SP in one process
   check-config  validate a config file and explain every error
-  keys          generate keys: "keys signing" (private JWKS) or "keys session" (AES key)
+  keys          generate keys: "keys signing" (private JWKS), "keys session" (AES key) or "keys dataprovider" (a mock data provider's decryption keys)
 `
 
 func main() {
