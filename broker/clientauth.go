@@ -15,6 +15,7 @@ import (
 	"github.com/sesame-id/sesame/broker/oidcerr"
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/dpop"
+	"github.com/sesame-id/sesame/internal/store"
 )
 
 const (
@@ -53,33 +54,67 @@ func (p *Platform) spParty(id string) (party, bool) {
 
 // authenticateClient authenticates an SP (see authenticate); on a
 // platform that takes private_key_jwt only, a secret never passes.
-func (p *Platform) authenticateClient(w http.ResponseWriter, r *http.Request) (*config.SP, url.Values, *oidcerr.Error) {
-	id, method, form, oerr := p.authenticate(w, r, p.spParty)
+func (p *Platform) authenticateClient(w http.ResponseWriter, r *http.Request) (*config.SP, url.Values, *oneTime, *oidcerr.Error) {
+	id, method, form, jti, oerr := p.authenticate(w, r, p.spParty)
 	if oerr != nil {
-		return nil, nil, oerr
+		return nil, nil, nil, oerr
 	}
 	if method != "private_key_jwt" && p.cfg.PrivateKeyJWTOnly() {
-		return nil, nil, oidcerr.New(oidcerr.InvalidClient, "this platform takes private_key_jwt only")
+		return nil, nil, nil, oidcerr.New(oidcerr.InvalidClient, "this platform takes private_key_jwt only")
 	}
 	sp, _ := p.Client(id)
-	return sp, form, nil
+	return sp, form, jti, nil
+}
+
+// oneTime is a marker a request must be the first to store (a client
+// assertion's or a DPoP proof's jti), and the error when it is not.
+type oneTime struct {
+	entry    store.Entry
+	replayed *oidcerr.Error
+}
+
+// spend stores a request's one-time markers in one round trip, refusing
+// the request when one was used before.
+func (p *Platform) spend(r *http.Request, markers ...*oneTime) *oidcerr.Error {
+	var entries []store.Entry
+	var kept []*oneTime
+	for _, m := range markers {
+		if m != nil {
+			entries, kept = append(entries, m.entry), append(kept, m)
+		}
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	fresh, err := p.sessions.AddMarkers(r.Context(), entries...)
+	if err != nil {
+		return storeOAuthError(err)
+	}
+	for i, ok := range fresh {
+		if !ok {
+			return kept[i].replayed
+		}
+	}
+	return nil
 }
 
 // authenticate reads the form and authenticates the caller with exactly
 // one method: client_secret_basic, client_secret_post or private_key_jwt.
-// It returns the caller's client_id and the method used.
-func (p *Platform) authenticate(w http.ResponseWriter, r *http.Request, find parties) (string, string, url.Values, *oidcerr.Error) {
+// It returns the caller's client_id and the method used, and, for
+// private_key_jwt, the assertion's jti marker that the caller must spend
+// (see spend) before trusting the caller.
+func (p *Platform) authenticate(w http.ResponseWriter, r *http.Request, find parties) (string, string, url.Values, *oneTime, *oidcerr.Error) {
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
-		return "", "", nil, oidcerr.New(oidcerr.InvalidRequest, "the body must be application/x-www-form-urlencoded")
+		return "", "", nil, nil, oidcerr.New(oidcerr.InvalidRequest, "the body must be application/x-www-form-urlencoded")
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
-		return "", "", nil, oidcerr.New(oidcerr.InvalidRequest, "the body is not a valid form or is too large")
+		return "", "", nil, nil, oidcerr.New(oidcerr.InvalidRequest, "the body is not a valid form or is too large")
 	}
 	form := r.PostForm
 	for k, v := range form {
 		if len(v) > 1 {
-			return "", "", nil, oidcerr.Newf(oidcerr.InvalidRequest, "parameter %s is repeated", safeCode(k))
+			return "", "", nil, nil, oidcerr.Newf(oidcerr.InvalidRequest, "parameter %s is repeated", safeCode(k))
 		}
 	}
 	basicID, basicSecret, hasBasic := r.BasicAuth()
@@ -94,32 +129,32 @@ func (p *Platform) authenticate(w http.ResponseWriter, r *http.Request, find par
 	var id, secret, method string
 	switch {
 	case methods > 1:
-		return "", "", nil, oidcerr.New(oidcerr.InvalidRequest, "use one client authentication method, not two")
+		return "", "", nil, nil, oidcerr.New(oidcerr.InvalidRequest, "use one client authentication method, not two")
 	case assertion != "" || form.Has("client_assertion_type"):
-		id, oerr := p.verifyAssertion(r, postID, form.Get("client_assertion_type"), assertion, find)
-		return id, "private_key_jwt", form, oerr
+		id, jti, oerr := p.verifyAssertion(r, postID, form.Get("client_assertion_type"), assertion, find)
+		return id, "private_key_jwt", form, jti, oerr
 	case hasBasic:
 		// RFC 6749 §2.3.1: Basic credentials are form-urlencoded first.
 		var err1, err2 error
 		id, err1 = url.QueryUnescape(basicID)
 		secret, err2 = url.QueryUnescape(basicSecret)
 		if err1 != nil || err2 != nil {
-			return "", "", nil, oidcerr.New(oidcerr.InvalidClient, "client authentication failed")
+			return "", "", nil, nil, oidcerr.New(oidcerr.InvalidClient, "client authentication failed")
 		}
 		method = "client_secret_basic"
 		if postID != "" && postID != id {
-			return "", "", nil, oidcerr.New(oidcerr.InvalidRequest, "client_id differs from the authenticated client")
+			return "", "", nil, nil, oidcerr.New(oidcerr.InvalidRequest, "client_id differs from the authenticated client")
 		}
 	case postSecret != "":
 		id, secret, method = postID, postSecret, "client_secret_post"
 	default:
-		return "", "", nil, oidcerr.New(oidcerr.InvalidClient, "client authentication is required")
+		return "", "", nil, nil, oidcerr.New(oidcerr.InvalidClient, "client authentication is required")
 	}
 	c, ok := find(id)
 	if !ok || !c.Active || !slices.Contains(c.Methods, method) || c.Secret == "" || !secretEqual(secret, c.Secret) {
-		return "", "", nil, oidcerr.New(oidcerr.InvalidClient, "client authentication failed")
+		return "", "", nil, nil, oidcerr.New(oidcerr.InvalidClient, "client authentication failed")
 	}
-	return c.ID, method, form, nil
+	return c.ID, method, form, nil, nil
 }
 
 // verifyAssertion authenticates a caller by private_key_jwt (RFC 7523
@@ -127,29 +162,29 @@ func (p *Platform) authenticate(w http.ResponseWriter, r *http.Request, find par
 // the client, aud = our issuer or the endpoint's URL, short-lived, and its
 // jti used once (recorded in the store until it expires, so replicas
 // share it).
-func (p *Platform) verifyAssertion(r *http.Request, clientID, assertionType, raw string, find parties) (string, *oidcerr.Error) {
+func (p *Platform) verifyAssertion(r *http.Request, clientID, assertionType, raw string, find parties) (string, *oneTime, *oidcerr.Error) {
 	fail := oidcerr.New(oidcerr.InvalidClient, "client authentication failed")
 	if assertionType != jwtBearer {
-		return "", oidcerr.New(oidcerr.InvalidRequest, "client_assertion_type must be "+jwtBearer)
+		return "", nil, oidcerr.New(oidcerr.InvalidRequest, "client_assertion_type must be "+jwtBearer)
 	}
 	if raw == "" || len(raw) > 8192 {
-		return "", oidcerr.New(oidcerr.InvalidRequest, "client_assertion is missing or too long")
+		return "", nil, oidcerr.New(oidcerr.InvalidRequest, "client_assertion is missing or too long")
 	}
 	tok, err := jwt.ParseSigned(raw, assertionAlgs)
 	if err != nil || len(tok.Headers) != 1 {
-		return "", fail.WithCause(err)
+		return "", nil, fail.WithCause(err)
 	}
 	var unverified jwt.Claims
 	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
-		return "", fail.WithCause(err)
+		return "", nil, fail.WithCause(err)
 	}
 	c, ok := find(unverified.Issuer)
 	if !ok || !c.Active || !slices.Contains(c.Methods, "private_key_jwt") || (clientID != "" && clientID != c.ID) || c.Keys == nil {
-		return "", fail
+		return "", nil, fail
 	}
 	candidates, err := c.Keys.Verification(r.Context(), tok.Headers[0].KeyID)
 	if err != nil {
-		return "", fail.WithCause(err)
+		return "", nil, fail.WithCause(err)
 	}
 	var claims jwt.Claims
 	verified := false
@@ -160,33 +195,30 @@ func (p *Platform) verifyAssertion(r *http.Request, clientID, assertionType, raw
 		}
 	}
 	if !verified {
-		return "", fail.WithCause(errors.New("client_assertion signature does not verify"))
+		return "", nil, fail.WithCause(errors.New("client_assertion signature does not verify"))
 	}
 	now := time.Now()
 	endpoint := p.cfg.Issuer + r.URL.Path
 	switch {
 	case claims.Subject != c.ID:
-		return "", fail.WithCause(errors.New("client_assertion sub is not the client"))
+		return "", nil, fail.WithCause(errors.New("client_assertion sub is not the client"))
 	case !slices.ContainsFunc(claims.Audience, func(a string) bool {
 		return a == p.cfg.Issuer || a == p.cfg.Issuer+"/token" || a == p.cfg.Issuer+"/par" || a == endpoint
 	}):
-		return "", fail.WithCause(errors.New("client_assertion aud is not this provider"))
+		return "", nil, fail.WithCause(errors.New("client_assertion aud is not this provider"))
 	case claims.Expiry == nil || claims.ID == "" || len(claims.ID) > 256:
-		return "", fail.WithCause(errors.New("client_assertion needs exp and jti"))
+		return "", nil, fail.WithCause(errors.New("client_assertion needs exp and jti"))
 	case claims.Expiry.Time().After(now.Add(maxAssertionLife)):
-		return "", fail.WithCause(errors.New("client_assertion lives too long"))
+		return "", nil, fail.WithCause(errors.New("client_assertion lives too long"))
 	}
 	if err := claims.ValidateWithLeeway(jwt.Expected{Time: now}, assertionLeeway); err != nil {
-		return "", fail.WithCause(err)
+		return "", nil, fail.WithCause(err)
 	}
-	fresh, err := p.sessions.AddMarker(r.Context(), "jti", c.ID+"\x00"+claims.ID, "1", time.Until(claims.Expiry.Time())+assertionLeeway)
-	if err != nil {
-		return "", storeOAuthError(err)
+	jti := &oneTime{
+		entry:    p.sessions.Marker("jti", c.ID+"\x00"+claims.ID, "1", time.Until(claims.Expiry.Time())+assertionLeeway),
+		replayed: oidcerr.New(oidcerr.InvalidClient, "client authentication failed").WithCause(errors.New("client_assertion jti replayed")),
 	}
-	if !fresh {
-		return "", fail.WithCause(errors.New("client_assertion jti replayed"))
-	}
-	return c.ID, nil
+	return c.ID, jti, nil
 }
 
 // clientCall opens an SP's back-channel call at path (token, PAR): a
@@ -206,16 +238,19 @@ func (p *Platform) clientCall(w http.ResponseWriter, r *http.Request, path strin
 		fail(oerr)
 		return nil, nil, nil, false
 	}
-	sp, form, oerr := p.authenticateClient(w, r)
+	sp, form, jti, oerr := p.authenticateClient(w, r)
 	if oerr != nil {
 		p.authFailed(w, r, ip, oerr)
 		return nil, nil, nil, false
 	}
-	if proof != nil {
-		if oerr := p.spendDPoP(r, proof); oerr != nil {
+	// The assertion's jti and the proof's, in one round trip.
+	if oerr := p.spend(r, jti, p.dpopOnce(proof)); oerr != nil {
+		if oerr.Code == oidcerr.InvalidClient {
+			p.authFailed(w, r, ip, oerr)
+		} else {
 			fail(oerr)
-			return nil, nil, nil, false
 		}
+		return nil, nil, nil, false
 	}
 	return sp, form, proof, true
 }

@@ -84,14 +84,18 @@ func (p *Platform) checkDPoP(w http.ResponseWriter, r *http.Request, path, acces
 
 // spendDPoP records a verified proof's jti, refusing one already used.
 func (p *Platform) spendDPoP(r *http.Request, proof *dpop.Proof) *oidcerr.Error {
-	fresh, err := p.sessions.AddMarker(r.Context(), "dpop-jti", proof.JKT+"\x00"+proof.JTI, "1", 2*dpop.DefaultWindow)
-	if err != nil {
-		return storeOAuthError(err)
+	return p.spend(r, p.dpopOnce(proof))
+}
+
+// dpopOnce is the one-time marker of a proof's jti; nil for no proof.
+func (p *Platform) dpopOnce(proof *dpop.Proof) *oneTime {
+	if proof == nil {
+		return nil
 	}
-	if !fresh {
-		return oidcerr.New(oidcerr.InvalidDPoPProof, "the DPoP proof was already used")
+	return &oneTime{
+		entry:    p.sessions.Marker("dpop-jti", proof.JKT+"\x00"+proof.JTI, "1", 2*dpop.DefaultWindow),
+		replayed: oidcerr.New(oidcerr.InvalidDPoPProof, "the DPoP proof was already used"),
 	}
-	return nil
 }
 
 // resourceError answers a userinfo (resource) error in the scheme the

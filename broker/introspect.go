@@ -89,7 +89,10 @@ func (p *Platform) dataProviderCall(w http.ResponseWriter, r *http.Request) (*co
 		p.introspectionError(w, r, nil, oidcerr.New(oidcerr.InvalidRequest, "send the token in the request body, never in the URL"))
 		return nil, nil, false
 	}
-	id, _, form, oerr := p.authenticate(w, r, p.dpParty)
+	id, _, form, jti, oerr := p.authenticate(w, r, p.dpParty)
+	if oerr == nil {
+		oerr = p.spend(r, jti)
+	}
 	if oerr != nil {
 		p.record(r, audit.Event{Name: audit.Introspection, Step: audit.IntrospectionStep, Outcome: oerr.Code, DataProvider: trim(claimedClient(r))})
 		p.authFailed(w, r, ip, oerr)
@@ -250,7 +253,10 @@ func (p *Platform) revoke(w http.ResponseWriter, r *http.Request) {
 		p.tooManyTokens(w, r, "too many failed client authentications from this source", left)
 		return
 	}
-	sp, form, oerr := p.authenticateClient(w, r)
+	sp, form, jti, oerr := p.authenticateClient(w, r)
+	if oerr == nil {
+		oerr = p.spend(r, jti)
+	}
 	if oerr != nil {
 		p.authFailed(w, r, ip, oerr)
 		return

@@ -348,6 +348,16 @@ func (s *Store) AddMarker(ctx context.Context, kind, secret string, value string
 	return ok, nil
 }
 
+// AddMarkers stores markers made with Marker, each only if absent, in one
+// round trip, and reports which were stored.
+func (s *Store) AddMarkers(ctx context.Context, markers ...store.Entry) ([]bool, error) {
+	ok, err := s.kv.AddAll(ctx, markers)
+	if err != nil {
+		return nil, fmt.Errorf("session: add markers: %w", err)
+	}
+	return ok, nil
+}
+
 // GetMarker reads a marker stored by AddMarker.
 func (s *Store) GetMarker(ctx context.Context, kind, secret string) (string, error) {
 	v, err := s.kv.Get(ctx, s.ns+kind+":"+digest(secret))

@@ -38,6 +38,10 @@ type Store interface {
 	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	// Add stores value only if key is absent (SET NX); reports whether it was stored. Used for jti replay protection and one-time markers.
 	Add(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
+	// AddAll is Add for several keys in one round trip: it reports, key by
+	// key, whether each was stored. Used for the single-use jtis of one
+	// request (a client assertion's and a DPoP proof's). Never resent.
+	AddAll(ctx context.Context, entries []Entry) ([]bool, error)
 	// Delete removes key; deleting an absent key is not an error.
 	Delete(ctx context.Context, key string) error
 	// Take atomically reads and deletes (GETDEL): of N concurrent Takes exactly one gets the value.

@@ -252,6 +252,29 @@ func (s *Store) Add(ctx context.Context, key string, value []byte, ttl time.Dura
 	return true, nil
 }
 
+// AddAll implements store.Store; in memory it is one critical section.
+func (s *Store) AddAll(ctx context.Context, entries []store.Entry) ([]bool, error) {
+	for _, e := range entries {
+		if err := checkTTL("addall", e.TTL); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.begin(ctx, "addall"); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	out := make([]bool, len(entries))
+	now := time.Now()
+	for i, e := range entries {
+		if _, ok := s.lookup(e.Key); ok {
+			continue
+		}
+		s.items[e.Key] = entry{value: clone(e.Value), expires: now.Add(e.TTL)}
+		out[i] = true
+	}
+	return out, nil
+}
+
 // Delete implements store.Store.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := s.begin(ctx, "delete"); err != nil {

@@ -418,6 +418,46 @@ func (s *Store) Add(ctx context.Context, key string, value []byte, ttl time.Dura
 	return added, err
 }
 
+// AddAll implements store.Store with one pipeline of SET NX PX, none of
+// them ever resent (see noRetry).
+func (s *Store) AddAll(ctx context.Context, entries []store.Entry) ([]bool, error) {
+	for _, e := range entries {
+		if err := checkTTL("addall", e.TTL); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]bool, len(entries))
+	err := s.call(ctx, "addall", func(ctx context.Context) error {
+		cmds := make([]*redis.StatusCmd, len(entries))
+		_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, e := range entries {
+				cmds[i] = redis.NewStatusCmd(ctx, "set", e.Key, e.Value, "px", ttlMillis(e.TTL), "nx")
+				if err := p.Process(ctx, noRetry{cmds[i]}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		for i, c := range cmds {
+			switch err := c.Err(); {
+			case errors.Is(err, redis.Nil):
+			case err != nil:
+				return err
+			default:
+				out[i] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Delete implements store.Store.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	return s.call(ctx, "delete", func(ctx context.Context) error {

@@ -80,6 +80,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"TakeConcurrent", testTakeConcurrent, false},
 		{"Add", testAdd, true},
 		{"AddConcurrent", testAddConcurrent, false},
+		{"AddAll", testAddAll, true},
 		{"LargeValue", testLargeValue, false},
 		{"OddKeys", testOddKeys, false},
 		{"CancelledContext", testCancelledContext, false},
@@ -736,4 +737,36 @@ func testGetMany(t *testing.T, s store.Store) {
 	if got, err := s.GetMany(ctx, missing); err != nil || len(got) != 1 || got[0] != nil {
 		t.Fatalf("GetMany(missing) = %q, %v", got, err)
 	}
+}
+
+// testAddAll: several SET NX in one call, each reported, each with its
+// TTL; of concurrent AddAlls over the same keys each key is won once.
+func testAddAll(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a, b, taken := key(t, "a"), key(t, "b"), key(t, "taken")
+	mustPut(t, s, taken, []byte("first"), longTTL)
+	got, err := s.AddAll(ctx, []store.Entry{{Key: a, Value: []byte("A"), TTL: shortTTL}, {Key: taken, Value: []byte("x"), TTL: longTTL}, {Key: b, Value: []byte("B"), TTL: longTTL}})
+	if err != nil || len(got) != 3 || !got[0] || got[1] || !got[2] {
+		t.Fatalf("AddAll = %v, %v; want [true false true]", got, err)
+	}
+	wantValue(t, s, taken, []byte("first"))
+	wantValue(t, s, b, []byte("B"))
+	if got, err := s.AddAll(ctx, []store.Entry{{Key: a, Value: []byte("again"), TTL: longTTL}}); err != nil || got[0] {
+		t.Fatalf("AddAll over a live key = %v, %v", got, err)
+	}
+	time.Sleep(shortTTL + expiryGrace)
+	if got, err := s.AddAll(ctx, []store.Entry{{Key: a, Value: []byte("later"), TTL: longTTL}}); err != nil || !got[0] {
+		t.Fatalf("AddAll after expiry = %v, %v", got, err)
+	}
+	if _, err := s.AddAll(ctx, []store.Entry{{Key: key(t, "nottl"), Value: []byte("x")}}); err == nil {
+		t.Fatal("AddAll without TTL accepted")
+	}
+	contend(t, "AddAll", func([]string) {}, func(k string) bool {
+		got, err := s.AddAll(ctx, []store.Entry{{Key: k, Value: []byte("v"), TTL: longTTL}, {Key: k + ":other", Value: []byte("v"), TTL: longTTL}})
+		if err != nil {
+			t.Errorf("AddAll(%q): %v", k, err)
+			return false
+		}
+		return got[0]
+	})
 }
