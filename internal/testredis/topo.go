@@ -572,6 +572,21 @@ func (c *Cluster) Keys() []string {
 	return out
 }
 
+// NodesWithKeys counts the running nodes that hold at least one key.
+func (c *Cluster) NodesWithKeys() int {
+	c.t.Helper()
+	n := 0
+	for _, p := range c.nodes {
+		if !p.running() {
+			continue
+		}
+		if r, err := p.do("DBSIZE"); err == nil && r.(int64) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // KillNode kills node i (SIGKILL). Without replicas its slots stay
 // uncovered: the cluster answers CLUSTERDOWN for them.
 func (c *Cluster) KillNode(i int) { c.nodes[i].kill() }
