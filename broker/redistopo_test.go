@@ -31,19 +31,28 @@ func (e *stepError) Error() string {
 
 // documented reports whether the failure is one the broker promises for a
 // store outage: 503 with Retry-After, S190005 on pages and
-// temporarily_unavailable on the token and userinfo endpoints; or a clear
-// "session expired" page (S190001) when a write was lost with a master.
+// temporarily_unavailable on the token and userinfo endpoints.
 func (e *stepError) documented() bool {
+	return e.status == http.StatusServiceUnavailable && e.retry != "" &&
+		(e.code == "S190005" || e.code == "temporarily_unavailable")
+}
+
+// lostWrite reports whether the failure is what a write lost with the old
+// master looks like (replication is asynchronous): a clear "session
+// expired" page (S190001), or a code or token the new master never got
+// (invalid_grant at the token endpoint, invalid_token at userinfo), which
+// the SP answers by starting a new login.
+func (e *stepError) lostWrite() bool {
 	switch {
-	case e.status == http.StatusServiceUnavailable:
-		return e.retry != "" && (e.code == "S190005" || e.code == "temporarily_unavailable")
 	case e.status == http.StatusBadRequest:
-		return e.code == "S190001"
+		return e.code == "S190001" || e.step == "token" && e.code == "invalid_grant"
+	case e.status == http.StatusUnauthorized:
+		return e.step == "userinfo" && e.code == "invalid_token"
 	}
 	return false
 }
 
-var codeRE = regexp.MustCompile(`S\d{6}|temporarily_unavailable`)
+var codeRE = regexp.MustCompile(`S\d{6}|temporarily_unavailable|invalid_grant|invalid_token`)
 
 // login runs one complete login (authorize, chooser, IdP, callback,
 // consent, token, userinfo) without calling t.Fatal, so a caller can count
@@ -143,7 +152,8 @@ func doReq(c *http.Client, req *http.Request, step string, resp **http.Response,
 	r.Body.Close()
 	*resp, *body = r, string(b)
 	if r.StatusCode != http.StatusOK {
-		return &stepError{step: step, status: r.StatusCode, code: codeRE.FindString(*body), retry: r.Header.Get("Retry-After"), at: time.Now()}
+		code := codeRE.FindString(*body + r.Header.Get("WWW-Authenticate"))
+		return &stepError{step: step, status: r.StatusCode, code: code, retry: r.Header.Get("Retry-After"), at: time.Now()}
 	}
 	return nil
 }
@@ -243,8 +253,11 @@ func TestClusterLogins(t *testing.T) {
 	}
 }
 
-// loginRun drives logins back to back, from two browsers at a time, until
-// stop closes, and records the outcome of each.
+// loginRun drives logins one after another, 20 ms apart, until stop
+// closes, and records the outcome of each. The pace is kept modest on
+// purpose: a sentinel whose timer is starved of CPU for 2 s enters TILT
+// mode and refuses to fail over for 30 s, which on a shared 2-core CI
+// machine a tight loop of logins provokes.
 type loginRun struct {
 	mu       sync.Mutex
 	ok       []time.Time // start of each successful login
@@ -255,7 +268,7 @@ type loginRun struct {
 
 func runLogins(t *testing.T, s *teststack.Stack, stop <-chan struct{}) *loginRun {
 	run := &loginRun{starts: map[*stepError]time.Time{}}
-	for range 2 {
+	for range 1 {
 		run.wg.Go(func() {
 			for {
 				select {
@@ -275,6 +288,11 @@ func runLogins(t *testing.T, s *teststack.Stack, stop <-chan struct{}) *loginRun
 					t.Errorf("login: %v", err)
 				}
 				run.mu.Unlock()
+				if err != nil {
+					// A citizen reads the page before trying again.
+					time.Sleep(200 * time.Millisecond)
+				}
+				time.Sleep(20 * time.Millisecond)
 			}
 		})
 	}
@@ -305,8 +323,11 @@ func sentinelFault(t *testing.T, what string, fault func(r *testredis.Sentinel) 
 	run.wg.Wait()
 
 	var firstFail, lastFail time.Time
+	var lost int
 	for _, f := range run.failures {
-		if !f.documented() {
+		if f.lostWrite() {
+			lost++
+		} else if !f.documented() {
 			t.Errorf("%s: a login failed with an undocumented answer: %v", what, f)
 		}
 		if f.at.Before(faultAt) {
@@ -331,6 +352,9 @@ func sentinelFault(t *testing.T, what string, fault func(r *testredis.Sentinel) 
 	if after == 0 {
 		t.Errorf("%s: no login succeeded after the new master was known", what)
 	}
+	if r.Tilted() {
+		t.Logf("%s: a sentinel entered TILT mode (its timer was starved of CPU for over 2 s), which delays failover by up to 30 s: the figures below are inflated", what)
+	}
 	window := time.Duration(0)
 	if !firstFail.IsZero() {
 		window = lastFail.Sub(firstFail)
@@ -339,21 +363,21 @@ func sentinelFault(t *testing.T, what string, fault func(r *testredis.Sentinel) 
 	for _, f := range run.failures {
 		byStep[fmt.Sprintf("%s %d %s", f.step, f.status, f.code)]++
 	}
-	t.Logf("%s: %d logins ok (%d started after the new master was known), %d failed; failover window (first to last failed step) %v; sentinels agreed %v after the fault; failures: %v",
-		what, len(run.ok), after, len(run.failures), window.Round(time.Millisecond), doneAt.Sub(faultAt).Round(time.Millisecond), byStep)
+	t.Logf("%s: %d logins ok (%d started after the new master was known), %d failed (%d of them by a write lost with the old master); failover window (first to last failed step) %v; sentinels agreed %v after the fault; failures: %v",
+		what, len(run.ok), after, len(run.failures), lost, window.Round(time.Millisecond), doneAt.Sub(faultAt).Round(time.Millisecond), byStep)
 }
 
 // TestSentinelFailoverLogins forces a failover (SENTINEL FAILOVER, as
 // before maintenance) during a run of logins.
+//
+// The two Sentinel tests do not run in parallel, for the CPU (see loginRun).
 func TestSentinelFailoverLogins(t *testing.T) {
-	t.Parallel()
 	sentinelFault(t, "SENTINEL FAILOVER", (*testredis.Sentinel).Failover)
 }
 
 // TestSentinelMasterKilledLogins kills the master (SIGKILL) during a run
 // of logins: the sentinels promote the replica after down-after-milliseconds.
 func TestSentinelMasterKilledLogins(t *testing.T) {
-	t.Parallel()
 	sentinelFault(t, "master killed", (*testredis.Sentinel).KillMaster)
 }
 

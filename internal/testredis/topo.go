@@ -313,7 +313,7 @@ func StartSentinel(t testing.TB) *Sentinel {
 	for i := range 2 {
 		dir := tempDir(t, "sesame-redis-node-")
 		port := freePort(t)
-		args := baseArgs(port, dir)
+		args := append(baseArgs(port, dir), "--repl-diskless-sync-delay", "0")
 		if i == 0 {
 			masterPort = port
 		} else {
@@ -451,7 +451,9 @@ func (s *Sentinel) KillMaster() string {
 func (s *Sentinel) WaitNewMaster(old string) string {
 	s.t.Helper()
 	var now string
-	err := eventually(30*time.Second, func() error {
+	// 75 s: a sentinel whose timer was held up for 2 s (a starved CPU, a
+	// frozen container) enters TILT mode and sits out failovers for 30 s.
+	err := eventually(75*time.Second, func() error {
 		seen := map[string]bool{}
 		for _, sp := range s.sentinels {
 			if !sp.running() {
@@ -477,9 +479,27 @@ func (s *Sentinel) WaitNewMaster(old string) string {
 		return nil
 	})
 	if err != nil {
-		s.t.Fatalf("testredis: no new master: %v", err)
+		var logs strings.Builder
+		for _, p := range append(append([]*proc(nil), s.servers...), s.sentinels...) {
+			b, _ := os.ReadFile(p.logPath())
+			fmt.Fprintf(&logs, "---- %s %s\n%s", filepath.Base(p.bin), p.addr, b)
+		}
+		s.t.Fatalf("testredis: no new master: %v\n%s", err, logs.String())
 	}
 	return now
+}
+
+// Tilted reports whether a sentinel entered TILT mode (its timer was held
+// up for over 2 s, so it distrusted its clock and paused failovers for
+// 30 s): a failover measured then says more about the machine than about
+// Redis.
+func (s *Sentinel) Tilted() bool {
+	for _, p := range s.sentinels {
+		if b, _ := os.ReadFile(p.logPath()); strings.Contains(string(b), "+tilt") {
+			return true
+		}
+	}
+	return false
 }
 
 // ---- Cluster ----
