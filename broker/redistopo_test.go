@@ -299,6 +299,12 @@ func runLogins(t *testing.T, s *teststack.Stack, stop <-chan struct{}) *loginRun
 	return run
 }
 
+// clientCatchUp is how long after the sentinels agree on a new master the
+// broker's go-redis client may still use the old one: measured up to 3.5 s
+// (writes answered READONLY by the demoted master, or refused by the dead
+// one, until the client switches). Logins starting later must succeed.
+const clientCatchUp = 5 * time.Second
+
 // sentinelFault runs logins through the sentinels, applies fault (which
 // returns once the sentinels agree on a new master), and checks the logins.
 func sentinelFault(t *testing.T, what string, fault func(r *testredis.Sentinel) string) {
@@ -318,7 +324,7 @@ func sentinelFault(t *testing.T, what string, fault func(r *testredis.Sentinel) 
 	doneAt := time.Now()
 	t.Logf("%s: master %s → %s, sentinels agreed after %v", what, old, now, doneAt.Sub(faultAt).Round(time.Millisecond))
 	// Keep logging in for a while after the new master is known.
-	time.Sleep(4 * time.Second)
+	time.Sleep(clientCatchUp + 3*time.Second)
 	close(stop)
 	run.wg.Wait()
 
@@ -333,8 +339,10 @@ func sentinelFault(t *testing.T, what string, fault func(r *testredis.Sentinel) 
 		if f.at.Before(faultAt) {
 			t.Errorf("%s: a login failed before the fault: %v", what, f)
 		}
-		if start := run.starts[f]; start.After(doneAt) {
+		if start := run.starts[f]; start.After(doneAt.Add(clientCatchUp)) {
 			t.Errorf("%s: a login started %v after the new master was known failed: %v", what, start.Sub(doneAt).Round(time.Millisecond), f)
+		} else if start.After(doneAt) {
+			t.Logf("%s: a login started %v after the sentinels agreed still failed (go-redis had not switched yet): %v", what, start.Sub(doneAt).Round(time.Millisecond), f)
 		}
 		if firstFail.IsZero() || f.at.Before(firstFail) {
 			firstFail = f.at
