@@ -122,6 +122,9 @@ type Redis struct {
 	Password   string   `yaml:"password"`
 	DB         int      `yaml:"db"`
 	Timeout    Duration `yaml:"timeout"`
+	// TLSCAFile is a PEM file of the CAs trusted for a rediss:// URL, for a
+	// Redis whose certificate a private CA issued; empty: the system roots.
+	TLSCAFile string `yaml:"tls_ca_file"`
 }
 
 // Enabled reports whether a Redis address is configured.

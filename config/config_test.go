@@ -363,3 +363,24 @@ func TestDevConfigDemoSPData(t *testing.T) {
 		}
 	}
 }
+
+func TestRedisTLSCAFile(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := dir + "/not.pem"
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	with := func(url, ca string) string {
+		return strings.Replace(minimal, `    url: ""`, "    url: \""+url+"\"\n    tls_ca_file: \""+ca+"\"", 1)
+	}
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"plain redis": {with("redis://r:6379", notPEM), "redis.tls_ca_file: requires a rediss:// url"},
+		"missing":     {with("rediss://r:6379", dir+"/absent.pem"), "redis.tls_ca_file: open"},
+		"not PEM":     {with("rediss://r:6379", notPEM), "no PEM certificate"},
+	} {
+		_, err := Parse(name+".yaml", []byte(tc.yaml))
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+}

@@ -1,12 +1,14 @@
 package config
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -95,6 +97,15 @@ func (b *Broker) validate(p *Problems) {
 	if b.Redis.URL != "" {
 		if u, err := url.Parse(b.Redis.URL); err != nil || !slices.Contains([]string{"redis", "rediss", "unix"}, u.Scheme) {
 			p.add("broker", "redis.url", "expected redis://, rediss:// or unix:// URL")
+		}
+	}
+	if f := b.Redis.TLSCAFile; f != "" {
+		if u, err := url.Parse(b.Redis.URL); err != nil || u.Scheme != "rediss" {
+			p.add("broker", "redis.tls_ca_file", "requires a rediss:// url")
+		} else if pem, err := os.ReadFile(f); err != nil {
+			p.add("broker", "redis.tls_ca_file", "%v", err)
+		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			p.add("broker", "redis.tls_ca_file", "%s: no PEM certificate", f)
 		}
 	}
 

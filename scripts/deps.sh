@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Finds redis-server and chromium, installing them from Debian's packages
-# when they are missing and we may (root, or passwordless sudo).
+# Finds redis-server, redis-sentinel, redis-cli and chromium, installing them
+# from Debian's packages when they are missing and we may (root, or
+# passwordless sudo). The Sentinel, Cluster and TLS tests need all three Redis
+# programs (internal/testredis).
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
+if ! command -v redis-cli >/dev/null 2>&1; then
+  echo "deps: redis-cli is missing (it comes with redis-tools)"
+  need+=(redis-tools)
+fi
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
   need+=(chromium)
 fi
 if [ ${#need[@]} -eq 0 ]; then
-  echo "deps: found $(redis-server --version | awk '{print $1, $2, $3}') and $( (chromium --version || chromium-browser --version) 2>/dev/null | head -1)"
+  echo "deps: found $(redis-server --version | awk '{print $1, $2, $3}'), redis-sentinel, $(redis-cli --version) and $( (chromium --version || chromium-browser --version) 2>/dev/null | head -1)"
   exit 0
 fi
 echo "deps: missing ${need[*]}: installing from Debian's packages (apt-get)"

@@ -167,6 +167,31 @@ func RedisURL(u string) Option {
 	return func(c *config.Config) { c.Broker.Redis.URL = u }
 }
 
+// RedisAddrs makes the broker keep its sessions in the Redis at addrs:
+// several addresses are a Cluster.
+func RedisAddrs(addrs ...string) Option {
+	return func(c *config.Config) {
+		c.Broker.Redis.URL, c.Broker.Redis.Addrs = "", addrs
+	}
+}
+
+// RedisSentinel makes the broker find its Redis master through the
+// sentinels at addrs.
+func RedisSentinel(addrs []string, master string) Option {
+	return func(c *config.Config) {
+		c.Broker.Redis.URL, c.Broker.Redis.Addrs, c.Broker.Redis.MasterName = "", addrs, master
+	}
+}
+
+// RedisTLS makes the broker use the Redis at a rediss:// URL, trusting the
+// CA in caFile, as the ACL user name with password.
+func RedisTLS(u, caFile, user, password string) Option {
+	return func(c *config.Config) {
+		r := &c.Broker.Redis
+		r.URL, r.TLSCAFile, r.Username, r.Password = u, caFile, user, password
+	}
+}
+
 // IdPTimeout sets the broker's timeout for its calls to one IdP.
 func IdPTimeout(id string, d time.Duration) Option {
 	return func(c *config.Config) {

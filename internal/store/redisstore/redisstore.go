@@ -6,9 +6,11 @@ package redisstore
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -73,6 +75,10 @@ type Config struct {
 	// Timeout is the per-call deadline; zero means DefaultTimeout. It also
 	// defaults the dial, read, write and pool timeouts.
 	Timeout time.Duration
+	// TLSCAFile, when set, is a PEM file of the CAs that may issue the
+	// server's certificate, instead of the system roots: for a Redis behind
+	// a private CA. It requires a rediss:// URL.
+	TLSCAFile string
 }
 
 // Open builds a client from cfg and wraps it. It does not contact Redis, so
@@ -132,6 +138,20 @@ func universalOptions(cfg Config) (*redis.UniversalOptions, error) {
 		if *d == 0 {
 			*d = timeout
 		}
+	}
+	if cfg.TLSCAFile != "" {
+		if u.TLSConfig == nil {
+			return nil, errors.New("redisstore: a TLS CA file requires a rediss:// URL")
+		}
+		pem, err := os.ReadFile(cfg.TLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: TLS CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("redisstore: TLS CA file %s holds no PEM certificate", cfg.TLSCAFile)
+		}
+		u.TLSConfig.RootCAs = pool
 	}
 	u.ContextTimeoutEnabled = true
 	return u, nil
@@ -280,13 +300,21 @@ func (s *Store) Write(ctx context.Context, puts []store.Entry, deletes ...string
 			for _, e := range puts {
 				p.Set(ctx, e.Key, e.Value, time.Duration(ttlMillis(e.TTL))*time.Millisecond)
 			}
-			if len(deletes) > 0 {
-				p.Del(ctx, deletes...)
-			}
+			delEach(ctx, p, deletes)
 			return nil
 		})
 		return err
 	})
+}
+
+// delEach queues one DEL per key: a multi-key DEL is refused with CROSSSLOT
+// in a Cluster when the keys hash to different slots, whereas single-key
+// commands in a pipeline are routed to each key's node. On one server the
+// pipeline still makes it one round trip.
+func delEach(ctx context.Context, p redis.Pipeliner, keys []string) {
+	for _, k := range keys {
+		p.Del(ctx, k)
+	}
 }
 
 // Incr implements store.Store with INCR and PEXPIRE NX in one pipeline:
@@ -348,9 +376,7 @@ func (s *Store) Swap(ctx context.Context, prev []byte, next store.Entry, puts []
 			for _, e := range puts {
 				p.Set(ctx, e.Key, e.Value, time.Duration(ttlMillis(e.TTL))*time.Millisecond)
 			}
-			if len(deletes) > 0 {
-				p.Del(ctx, deletes...)
-			}
+			delEach(ctx, p, deletes)
 			cas = redis.NewCmd(ctx, "eval", swapScript, 1, next.Key, mode, prev, next.Value, ttlMillis(next.TTL))
 			return p.Process(ctx, noRetry{cas})
 		})
