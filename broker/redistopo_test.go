@@ -303,7 +303,9 @@ func runLogins(t *testing.T, s *teststack.Stack, stop <-chan struct{}) *loginRun
 // broker's go-redis client may still use the old one: measured up to 3.5 s
 // (writes answered READONLY by the demoted master, or refused by the dead
 // one, until the client switches). Logins starting later must succeed.
-const clientCatchUp = 5 * time.Second
+// 10 s leaves a loaded CI machine room; docs/operations.md gives the
+// figure measured.
+const clientCatchUp = 10 * time.Second
 
 // sentinelFault runs logins through the sentinels, applies fault (which
 // returns once the sentinels agree on a new master), and checks the logins.
