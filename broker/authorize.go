@@ -13,6 +13,7 @@ import (
 	"github.com/sesame-id/sesame/broker/oidcerr"
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/audit"
 	"github.com/sesame-id/sesame/internal/web"
 )
 
@@ -46,6 +47,10 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 		hintSub = sub
 	}
 
+	loginID := session.NewLoginID()
+	p.record(r, audit.Event{Name: audit.AuthorizeReceived, Step: audit.AuthorizeReceivedStep, Outcome: "ok", LoginID: loginID,
+		SP: req.ClientID, Scopes: req.Scopes, ACRAsked: req.ACR})
+
 	existing, err := p.loadSession(r)
 	if err != nil {
 		p.authorizeError(w, r, req, storeOAuthError(err), true)
@@ -57,6 +62,9 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 		existing.Login = nil
 	}
 	if login := p.usableLogin(existing, req); login != nil {
+		existing.LoginID = loginID
+		p.record(r, audit.Event{Name: audit.SSOReused, Step: audit.SSOReusedStep, Outcome: "ok", LoginID: loginID,
+			SP: req.ClientID, IdP: login.IdP, ACRAsked: req.ACR, ACR: login.ACR, Account: p.account(login.Identity)})
 		p.reuseLogin(w, r, existing, req)
 		return
 	}
@@ -69,6 +77,7 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 	// and the store holds nothing until the citizen chooses an IdP. The
 	// old session is replaced then, not reused.
 	sess := p.sessions.NewPending(req)
+	sess.LoginID = loginID
 	if req.IDPHint != "" {
 		up, _ := p.idp(req.IDPHint)
 		if up == nil || !up.Config().IsActive() || !acr.AtLeast(highest(up.Config().ACRValues), req.ACR) {
@@ -145,6 +154,11 @@ func (p *Platform) authorizeParams(w http.ResponseWriter, r *http.Request) (url.
 // redirect_uri cannot be trusted, else back to the SP with state and iss.
 func (p *Platform) authorizeError(w http.ResponseWriter, r *http.Request, req *authreq.Request, e *oidcerr.Error, trusted bool) {
 	p.metrics.oauthError(p.cfg.ID, "authorize", e.Code)
+	ev := audit.Event{Name: audit.Refused, Step: audit.AuthorizeReceivedStep, Outcome: e.Code}
+	if req != nil {
+		ev.SP, ev.ACRAsked = req.ClientID, req.ACR
+	}
+	p.record(r, ev)
 	p.log.InfoContext(r.Context(), "authorize refused", "error", e.Code, "description", e.Description, "cause", e.Cause, "correlation_id", web.CorrelationID(r.Context()))
 	if e.NoRedirect || !trusted || req == nil || req.RedirectURI == "" {
 		pe := errBadRequest

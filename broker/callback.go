@@ -11,6 +11,7 @@ import (
 	"github.com/sesame-id/sesame/broker/oidcerr"
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/broker/upstream"
+	"github.com/sesame-id/sesame/internal/audit"
 	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/internal/web"
 )
@@ -106,6 +107,11 @@ func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.metrics.login(p.cfg.ID, trip.IdP, "ok")
+	acct := p.account(res.Identity)
+	p.record(r, audit.Event{Name: audit.IdPReturned, Step: audit.IdPReturnedStep, Outcome: "ok", LoginID: sess.LoginID,
+		SP: sess.Request.ClientID, IdP: trip.IdP, ACRAsked: sess.Request.ACR, ACR: level, Account: acct})
+	p.record(r, audit.Event{Name: audit.IdentityVerified, Step: audit.IdentityVerifiedStep, Outcome: "ok", LoginID: sess.LoginID,
+		SP: sess.Request.ClientID, IdP: trip.IdP, ACR: level, Account: acct})
 	p.setCookie(w, sess.ID)
 	redirect(w, r, "/authorize/consent")
 }
@@ -140,6 +146,7 @@ func (p *Platform) takeStep(w http.ResponseWriter, r *http.Request, step session
 // the session back at the chooser so "Retour" lets the citizen try again.
 func (p *Platform) rejectLogin(w http.ResponseWriter, r *http.Request, sess *session.Session, e web.Error, cause error) {
 	p.metrics.login(p.cfg.ID, sess.IdP, e.Code)
+	p.recordIdPRefusal(r, sess, e.Code)
 	sess.Step, sess.Login = session.StepAuthorize, nil
 	if err := p.sessions.Save(r.Context(), sess); err != nil {
 		p.fail(w, r, storeError(err), err)
@@ -151,6 +158,7 @@ func (p *Platform) rejectLogin(w http.ResponseWriter, r *http.Request, sess *ses
 // endWithError ends the request at the SP with an OAuth error.
 func (p *Platform) endWithError(w http.ResponseWriter, r *http.Request, sess *session.Session, e *oidcerr.Error) {
 	p.metrics.login(p.cfg.ID, sess.IdP, e.Code)
+	p.recordIdPRefusal(r, sess, e.Code)
 	req := sess.Request
 	sess.Request, sess.Step = nil, session.StepDone
 	if sess.Login == nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/sesame-id/sesame/broker/oidcerr"
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/broker/upstream"
+	"github.com/sesame-id/sesame/internal/audit"
 	"github.com/sesame-id/sesame/internal/web"
 )
 
@@ -114,9 +115,20 @@ func (p *Platform) startTrip(w http.ResponseWriter, r *http.Request, sess *sessi
 		p.followTrip(w, r, sess.ID)
 		return
 	}
+	p.record(r, audit.Event{Name: audit.IdPChosen, Step: audit.IdPChosenStep, Outcome: "ok", LoginID: sess.LoginID,
+		SP: sess.Request.ClientID, IdP: c.ID, ACRAsked: sess.Request.ACR})
 	p.setCookie(w, sess.ID)
 	p.clearPendingCookie(w)
 	redirect(w, r, target)
+}
+
+// recordIdPRefusal records a login that went wrong at or after the IdP.
+func (p *Platform) recordIdPRefusal(r *http.Request, sess *session.Session, code string) {
+	ev := audit.Event{Name: audit.IdPReturned, Step: audit.IdPReturnedStep, Outcome: code, LoginID: sess.LoginID, IdP: sess.IdP}
+	if sess.Request != nil {
+		ev.SP, ev.ACRAsked = sess.Request.ClientID, sess.Request.ACR
+	}
+	p.record(r, ev)
 }
 
 // followTrip answers the loser of a race on the choice: the browser goes
@@ -149,6 +161,7 @@ func (p *Platform) atChooser(w http.ResponseWriter, r *http.Request) (*session.S
 // pick another IdP instead of facing a dead end.
 func (p *Platform) keepChoosing(w http.ResponseWriter, r *http.Request, sess *session.Session, e web.Error, cause error) {
 	p.metrics.login(p.cfg.ID, sess.IdP, e.Code)
+	p.recordIdPRefusal(r, sess, e.Code)
 	p.log.WarnContext(r.Context(), "back to chooser", "code", e.Code, "err", cause, "correlation_id", web.CorrelationID(r.Context()))
 	sess.Step, sess.Banner = session.StepAuthorize, e.Code
 	if sess.Pending() {

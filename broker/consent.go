@@ -9,6 +9,7 @@ import (
 	"github.com/sesame-id/sesame/broker/oidcerr"
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/audit"
 	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/internal/web"
 )
@@ -32,6 +33,8 @@ type grant struct {
 	// JKT binds the code (from PAR or dpop_jkt), then the access token,
 	// to a DPoP key: its RFC 7638 thumbprint (cnf.jkt).
 	JKT string `json:"jkt,omitempty"`
+	// LoginID joins the audit events of the login that made the code.
+	LoginID string `json:"lid,omitempty"`
 	// IssuedAt, Expiry and JTI are the access token's, set when it is
 	// issued, for introspection.
 	IssuedAt time.Time `json:"iat,omitzero"`
@@ -148,7 +151,7 @@ func (p *Platform) issueCode(w http.ResponseWriter, r *http.Request, sess *sessi
 		Scopes: req.Scopes, IDTokenClaims: req.IDTokenClaims, UserinfoClaims: req.UserinfoClaims,
 		Sub: identity.Sub(p.subSecret, sp.Sector, login.Identity.Hash()),
 		ACR: login.ACR, AMR: login.AMR, AuthTime: login.AuthTime,
-		Identity: login.Identity, JKT: req.DPoPJKT,
+		Identity: login.Identity, JKT: req.DPoPJKT, LoginID: sess.LoginID,
 	}
 	if sess.Reused {
 		g.ACR = req.ACR
@@ -184,6 +187,8 @@ func (p *Platform) issueCode(w http.ResponseWriter, r *http.Request, sess *sessi
 		p.followCode(w, r, winner)
 		return
 	}
+	p.record(r, audit.Event{Name: audit.CodeIssued, Step: audit.CodeIssuedStep, Outcome: "ok", LoginID: g.LoginID,
+		SP: g.ClientID, IdP: login.IdP, Scopes: g.Scopes, Claims: claimNames(&g), ACRAsked: req.ACR, ACR: g.ACR, Account: p.account(login.Identity)})
 	p.setCookie(w, sess.ID)
 	redirect(w, r, to)
 }

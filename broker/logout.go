@@ -15,6 +15,7 @@ import (
 	"github.com/sesame-id/sesame/broker/oidcerr"
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/audit"
 	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/internal/web"
 )
@@ -114,6 +115,14 @@ func (p *Platform) endSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.clearCookie(w)
+	ev := audit.Event{Name: audit.LoggedOut, Step: audit.LoggedOutStep, Outcome: "ok"}
+	if sp != nil {
+		ev.SP = sp.ClientID
+	}
+	if sess.Login != nil {
+		ev.IdP, ev.Account = sess.Login.IdP, p.account(sess.Login.Identity)
+	}
+	p.record(r, ev)
 	if won {
 		// Of parallel logouts of this session, only one tells the SPs.
 		p.notifyLogout(sess)

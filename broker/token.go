@@ -18,6 +18,7 @@ import (
 	"github.com/sesame-id/sesame/broker/oidcerr"
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/audit"
 	"github.com/sesame-id/sesame/internal/keys"
 )
 
@@ -101,6 +102,8 @@ func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 		p.tokenError(w, r, oidcerr.New(oidcerr.ServerError, "internal error").WithCause(err))
 		return
 	}
+	p.record(r, audit.Event{Name: audit.TokenIssued, Step: audit.TokenIssuedStep, Outcome: "ok", LoginID: g.LoginID,
+		SP: g.ClientID, Scopes: g.Scopes, ACR: g.ACR, Account: p.account(g.Identity)})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")

@@ -13,6 +13,7 @@ import (
 	"github.com/sesame-id/sesame/broker/identity"
 	"github.com/sesame-id/sesame/broker/oidcerr"
 	"github.com/sesame-id/sesame/broker/session"
+	"github.com/sesame-id/sesame/internal/audit"
 )
 
 // scopeClaims maps each scope to the claims it releases. Every claim is
@@ -79,6 +80,8 @@ func (p *Platform) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	claims := releasedClaims(&g)
+	p.record(r, audit.Event{Name: audit.UserinfoServed, Step: audit.UserinfoServedStep, Outcome: "ok", LoginID: g.LoginID,
+		SP: g.ClientID, Scopes: g.Scopes, Claims: claimNames(&g), ACR: g.ACR, Account: p.account(g.Identity)})
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	sp, ok := p.Client(g.ClientID)
@@ -100,6 +103,19 @@ func (p *Platform) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(claims)
+}
+
+// claimNames are the names of the claims a grant releases, for the audit
+// trail (never their values).
+func claimNames(g *grant) []string {
+	var out []string
+	for c := range releasedClaims(g) {
+		if c != "sub" {
+			out = append(out, c)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // bearerToken reads the access token and its scheme (Bearer or DPoP, in

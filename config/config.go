@@ -21,9 +21,19 @@ type Config struct {
 	Broker    *Broker    `yaml:"broker"`
 	Providers *Providers `yaml:"providers"`
 	DemoSP    *DemoSP    `yaml:"demo_sp"`
+	// Log sets how every component of the process writes its logs.
+	Log Log `yaml:"log"`
 
 	// File is the path the config was read from; it prefixes every error.
 	File string `yaml:"-"`
+}
+
+// Log is the logging of a process.
+type Log struct {
+	// Format is "text" (the default, for a person at a terminal) or
+	// "json": one JSON object per line, every line, audit events
+	// included, for a log pipeline (what production wants).
+	Format string `yaml:"format"`
 }
 
 // Broker configures the federation broker.

@@ -52,6 +52,13 @@ func (c *Config) Validate() error {
 	if c.Broker == nil && c.Providers == nil && c.DemoSP == nil {
 		p.add("(file)", "broker/providers/demo_sp", "at least one section is required")
 	}
+	switch c.Log.Format {
+	case "":
+		c.Log.Format = "text"
+	case "text", "json":
+	default:
+		p.add("log", "format", "%q: expected text or json", c.Log.Format)
+	}
 	if c.Broker != nil {
 		c.Broker.validate(p)
 	}

@@ -28,14 +28,14 @@ func TestE2EDataExchange(t *testing.T) {
 			t.Errorf("the data providers logged %d calls, want one per endpoint (3)", n)
 		}
 		log := st.logText("providers")
-		if !strings.Contains(log, "dp=dgfip") || !strings.Contains(log, "dp=cnaf") || !strings.Contains(log, st.Broker+": active") {
+		if !strings.Contains(log, `"dp":"dgfip"`) || !strings.Contains(log, `"dp":"cnaf"`) || !strings.Contains(log, st.Broker+": active") {
 			t.Errorf("the providers' log does not show the introspection at the broker:\n%s", tail(log, 20))
 		}
 	})
 	t.Run("plus", func(t *testing.T) {
 		me := demoSPPlusLogin(t, st, newAgent(t), "eidas3", "france-identite", "angela-dubois")
 		checkDataShown(t, me)
-		if !strings.Contains(st.logText("providers"), "scheme=DPoP") {
+		if !strings.Contains(st.logText("providers"), `"scheme":"DPoP"`) {
 			t.Error("no DPoP call reached the data providers on +")
 		}
 	})

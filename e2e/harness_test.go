@@ -252,9 +252,9 @@ func (s *stack) launch(t *testing.T, opts stackOptions) error {
 		}
 	}
 
-	backend := "backend=redis"
+	backend := `"backend":"redis"`
 	if opts.Memory {
-		backend = "backend=memory"
+		backend = `"backend":"memory"`
 	}
 	if log := readFile(broker.log); !strings.Contains(log, backend) {
 		t.Fatalf("broker log does not say %q; the stack runs on the wrong store:\n%s", backend, log)
@@ -436,6 +436,8 @@ type configData struct {
 // Both platforms share the broker's IdP registry; each mock IdP knows the
 // broker's client by both platforms' callback URIs.
 var configTemplate = template.Must(template.New("cfg").Parse(`# Written by the e2e harness.
+log:
+  format: json
 broker:
   redis:
     url: "{{.RedisURL}}"

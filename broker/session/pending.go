@@ -32,6 +32,7 @@ type pending struct {
 	Request *authreq.Request `json:"req"`
 	Created time.Time        `json:"c"`
 	Banner  string           `json:"b,omitempty"`
+	LoginID string           `json:"lid,omitempty"`
 }
 
 // ErrPendingTooLarge: the request does not fit in a cookie.
@@ -42,6 +43,7 @@ var ErrPendingTooLarge = errors.New("session: pending request too large for a co
 func (s *Store) NewPending(req *authreq.Request) *Session {
 	sess := s.New()
 	sess.Step, sess.Request, sess.pending = StepAuthorize, req, true
+	sess.LoginID = NewLoginID()
 	return sess
 }
 
@@ -55,7 +57,7 @@ func (s *Store) SealPending(sess *Session) (string, error) {
 	if !sess.pending {
 		return "", errors.New("session: a stored session is not pending")
 	}
-	plain, err := json.Marshal(pending{ID: sess.ID, CSRF: sess.CSRF, SID: sess.SID, Request: sess.Request, Created: sess.Created, Banner: sess.Banner})
+	plain, err := json.Marshal(pending{ID: sess.ID, CSRF: sess.CSRF, SID: sess.SID, Request: sess.Request, Created: sess.Created, Banner: sess.Banner, LoginID: sess.LoginID})
 	if err != nil {
 		return "", fmt.Errorf("session: encode pending: %w", err)
 	}
@@ -84,8 +86,11 @@ func (s *Store) OpenPending(value string) (*Session, error) {
 	if err := json.Unmarshal(plain, &p); err != nil || p.Request == nil || p.ID == "" || time.Since(p.Created) > PendingTTL {
 		return nil, ErrNotFound
 	}
-	return &Session{ID: p.ID, CSRF: p.CSRF, SID: p.SID, Request: p.Request, Created: p.Created, Banner: p.Banner, Step: StepAuthorize, pending: true}, nil
+	return &Session{ID: p.ID, CSRF: p.CSRF, SID: p.SID, Request: p.Request, Created: p.Created, Banner: p.Banner, LoginID: p.LoginID, Step: StepAuthorize, pending: true}, nil
 }
+
+// NewLoginID names one login for the audit trail: random, naming no one.
+func NewLoginID() string { return NewID()[:22] }
 
 // Pending reports whether the session exists only in its sealed cookie,
 // not yet in the store.

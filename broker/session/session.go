@@ -69,6 +69,9 @@ type Session struct {
 	// Clients are the SPs that got a code in this session: the ones to
 	// notify by back-channel logout.
 	Clients []string `json:"clients,omitempty"`
+	// LoginID joins the audit events of the authorization request under
+	// way (see internal/audit); a new one for each request.
+	LoginID string `json:"lid,omitempty"`
 	// Issued is the redirect that carried the code of the request just
 	// served, so that the loser of a race on the consent step (a double
 	// click) sends the browser where the winner did, and no second code

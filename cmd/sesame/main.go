@@ -118,6 +118,11 @@ func run(cmd string, args []string) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Log.Format == "json" {
+		// Every line JSON from here on, audit events included.
+		log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		slog.SetDefault(log)
+	}
 	var servers []server
 	var drainers []func()
 	want := func(part string) bool { return cmd == part || cmd == "dev" }

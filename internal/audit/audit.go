@@ -11,8 +11,30 @@ import (
 )
 
 // Event names, with their step numbers in their flow. They are stable:
-// operators and the citizen's space query them.
+// operators and the citizen's space query them. The login's steps share
+// one LoginID, from the authorization request to userinfo.
 const (
+	AuthorizeReceived     = "FC_AUTHORIZE_RECEIVED"
+	AuthorizeReceivedStep = 1
+	SSOReused             = "FC_SSO_REUSED"
+	SSOReusedStep         = 2
+	IdPChosen             = "FC_IDP_CHOSEN"
+	IdPChosenStep         = 3
+	IdPReturned           = "FC_IDP_RETURNED"
+	IdPReturnedStep       = 4
+	IdentityVerified      = "FC_IDENTITY_VERIFIED"
+	IdentityVerifiedStep  = 5
+	CodeIssued            = "FC_CODE_ISSUED"
+	CodeIssuedStep        = 6
+	TokenIssued           = "SP_TOKEN_ISSUED"
+	TokenIssuedStep       = 7
+	UserinfoServed        = "SP_USERINFO_SERVED"
+	UserinfoServedStep    = 8
+	LoggedOut             = "FC_LOGGED_OUT"
+	LoggedOutStep         = 9
+	// Refused is any step's refusal; Outcome holds the error code and
+	// Step the step refused.
+	Refused = "FC_REFUSED"
 	// Introspection: a data provider asked about an access token.
 	Introspection     = "DP_INTROSPECTION"
 	IntrospectionStep = 40
@@ -30,9 +52,15 @@ type Event struct {
 	Platform string
 	// SP and DataProvider are client_ids; IdP an IdP id.
 	SP, DataProvider, IdP string
-	// Scopes are what was passed on.
+	// LoginID joins the events of one login, from the authorization
+	// request to userinfo; it names no one.
+	LoginID string
+	// Scopes and Claims are what was passed on.
 	Scopes []string
-	ACR    string
+	Claims []string
+	// ACRAsked is the level the SP asked; ACR the level obtained.
+	ACRAsked string
+	ACR      string
 	// Account identifies the person across IdPs and SPs without naming
 	// them: a keyed hash of the pivot identity, never reversible.
 	Account       string
@@ -54,8 +82,8 @@ type Log struct{ Logger *slog.Logger }
 func (l Log) Record(ctx context.Context, e Event) {
 	attrs := []slog.Attr{slog.String("event", e.Name), slog.Int("step", e.Step), slog.String("outcome", e.Outcome)}
 	for _, f := range []struct{ k, v string }{
-		{"platform", e.Platform}, {"sp", e.SP}, {"data_provider", e.DataProvider}, {"idp", e.IdP},
-		{"acr", e.ACR}, {"account", e.Account}, {"correlation_id", e.CorrelationID}, {"client_ip", e.ClientIP},
+		{"platform", e.Platform}, {"login_id", e.LoginID}, {"sp", e.SP}, {"data_provider", e.DataProvider}, {"idp", e.IdP},
+		{"acr_asked", e.ACRAsked}, {"acr", e.ACR}, {"account", e.Account}, {"correlation_id", e.CorrelationID}, {"client_ip", e.ClientIP},
 	} {
 		if f.v != "" {
 			attrs = append(attrs, slog.String(f.k, f.v))
@@ -63,6 +91,9 @@ func (l Log) Record(ctx context.Context, e Event) {
 	}
 	if len(e.Scopes) > 0 {
 		attrs = append(attrs, slog.Any("scopes", e.Scopes))
+	}
+	if len(e.Claims) > 0 {
+		attrs = append(attrs, slog.Any("claims", e.Claims))
 	}
 	l.Logger.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
 }
