@@ -351,19 +351,7 @@ func (pl *Platform) validateDataProviders(platform string, catalogue []DataScope
 				p.add(entry, "client_secret", "must be at least 32 characters")
 			}
 		}
-		if dp.JWKSURI != "" && dp.JWKS != "" {
-			p.add(entry, "jwks_uri", "set jwks_uri or jwks, not both")
-		}
-		if dp.JWKSURI != "" {
-			if err := checkURL(dp.JWKSURI, true); err != nil {
-				p.add(entry, "jwks_uri", "%v", err)
-			}
-		}
-		if dp.JWKS != "" {
-			if err := checkPublicJWKS(dp.JWKS); err != nil {
-				p.add(entry, "jwks", "%v", err)
-			}
-		}
+		checkKeys(entry, dp.JWKSURI, dp.JWKS, p)
 		if len(dp.Scopes) == 0 {
 			p.add(entry, "scopes", "list the data scopes it serves")
 		}
@@ -445,6 +433,24 @@ var (
 	validEncAlgs = []string{"ECDH-ES", "RSA-OAEP", "RSA-OAEP-256"}
 	validEnc     = []string{"A256GCM"}
 )
+
+// checkKeys checks a client's registered keys (an SP's or a data
+// provider's): a jwks_uri or an inline public jwks, not both.
+func checkKeys(entry, jwksURI, jwks string, p *Problems) {
+	if jwksURI != "" && jwks != "" {
+		p.add(entry, "jwks_uri", "set jwks_uri or jwks, not both")
+	}
+	if jwksURI != "" {
+		if err := checkURL(jwksURI, true); err != nil {
+			p.add(entry, "jwks_uri", "%v", err)
+		}
+	}
+	if jwks != "" {
+		if err := checkPublicJWKS(jwks); err != nil {
+			p.add(entry, "jwks", "%v", err)
+		}
+	}
+}
 
 // IsPlus reports whether the platform is a "+" platform.
 func (pl *Platform) IsPlus() bool { return pl.Level == "plus" }
@@ -565,19 +571,7 @@ func (pl *Platform) validateSPs(platform string, p *Problems) {
 // only and encryption to keys the SP must have registered.
 func (pl *Platform) validateSPCrypto(entry string, sp *SP, p *Problems) {
 	hasKeys := sp.JWKSURI != "" || sp.JWKS != ""
-	if sp.JWKSURI != "" && sp.JWKS != "" {
-		p.add(entry, "jwks_uri", "set jwks_uri or jwks, not both")
-	}
-	if sp.JWKSURI != "" {
-		if err := checkURL(sp.JWKSURI, true); err != nil {
-			p.add(entry, "jwks_uri", "%v", err)
-		}
-	}
-	if sp.JWKS != "" {
-		if err := checkPublicJWKS(sp.JWKS); err != nil {
-			p.add(entry, "jwks", "%v", err)
-		}
-	}
+	checkKeys(entry, sp.JWKSURI, sp.JWKS, p)
 	if pl.IsPlus() {
 		if sp.IDTokenSignedResponseAlg != "ES256" {
 			p.add(entry, "id_token_signed_response_alg", "%q: a plus platform signs with ES256 only", sp.IDTokenSignedResponseAlg)
