@@ -12,6 +12,7 @@
 // Exits non-zero on any failure.
 import { readFile } from 'node:fs/promises';
 import * as client from 'openid-client';
+import { browserLogin } from './browser.mjs';
 import * as jose from 'jose';
 
 const base = 'http://localhost:8000';
@@ -31,32 +32,8 @@ const state = client.randomState(), nonce = client.randomNonce();
 const scope = 'openid identite_pivot dgfip_rfr cnaf_quotient_familial';
 const authURL = client.buildAuthorizationUrl(config, { redirect_uri, scope, code_challenge: challenge, code_challenge_method: 'S256', state, nonce, acr_values: 'eidas1' });
 
-const cookies = {};
-const jar = (res) => { for (const c of res.headers.getSetCookie()) { const [kv] = c.split(';'); const i = kv.indexOf('='); cookies[kv.slice(0, i)] = kv.slice(i + 1); } };
-const hdr = () => ({ cookie: Object.entries(cookies).map(([k, v]) => `${k}=${v}`).join('; ') });
-const go = async (url, opts = {}) => { const r = await fetch(url, { redirect: 'manual', ...opts, headers: { ...hdr(), ...(opts.headers || {}) } }); jar(r); return r; };
-const form = (body) => ({ method: 'POST', body: new URLSearchParams(body), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
-const redirected = async (r, what) => {
-  if (r.status < 300 || r.status > 399 || !r.headers.get('location')) fail(`${what}: expected a redirect, got ${r.status}: ${(await r.text()).slice(0, 500)}`);
-  return new URL(r.headers.get('location'), base);
-};
-const field = (page, name, what) => { const m = page.match(new RegExp(`name="${name}" value="([^"]+)"`)); if (!m) fail(`${what}: no ${name} field in: ${page.slice(0, 500)}`); return m[1]; };
-
-let r = await go(authURL.href);
-let loc = await redirected(r, 'authorize');
-r = await go(loc.href); let page = await r.text();
-const csrf = field(page, 'csrf', 'chooser');
-r = await go(`${base}/authorize/choose`, form({ csrf, idp: 'impots' }));
-const idpAuth = (await redirected(r, 'chooser')).href;
-r = await go(idpAuth); page = await r.text();
-const tx = field(page, 'tx', 'mock IdP login');
-r = await go(idpAuth.split('?')[0], form({ tx, identity: 'angela-dubois', action: 'login' }));
-r = await go((await redirected(r, 'mock IdP login')).href);
-loc = await redirected(r, 'IdP callback');
-r = await go(loc.href); page = await r.text();
-const csrf2 = field(page, 'csrf', 'consent');
-r = await go(`${base}/authorize/consent`, form({ csrf: csrf2 }));
-const back = await redirected(r, 'consent');
+// the browser part, by hand (interop/browser.mjs)
+const back = await browserLogin(base, authURL, 'impots', 'angela-dubois');
 expect(back.origin + back.pathname === redirect_uri, `callback to ${redirect_uri}, got ${back}`);
 const tokens = await client.authorizationCodeGrant(config, back, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true });
 const spSub = tokens.claims().sub;
@@ -93,7 +70,7 @@ expect(intro.sub !== spSub, `the provider's sub differs from the SP's (${spSub})
 expect(typeof intro.family_name === 'string' && intro.family_name !== '', 'family_name present');
 
 // 3. RFC 9701: the JWT answer, decrypted and verified with jose
-r = await fetch(`${base}/introspect`, {
+let r = await fetch(`${base}/introspect`, {
   method: 'POST',
   body: new URLSearchParams({ token: access_token }),
   headers: {

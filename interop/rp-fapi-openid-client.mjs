@@ -5,6 +5,7 @@
 // without its proof. Exits non-zero on any failure.
 import { readFile } from 'node:fs/promises';
 import * as client from 'openid-client';
+import { browserLogin } from './browser.mjs';
 
 const base = 'http://localhost:8001';
 const fail = (msg) => { console.error('FAIL:', msg); process.exit(1); };
@@ -48,33 +49,8 @@ expect([...authURL.searchParams.keys()].sort().join(',') === 'client_id,request_
 const request_uri = authURL.searchParams.get('request_uri');
 console.log('PAR request_uri:', request_uri.slice(0, request_uri.lastIndexOf(':') + 1) + '...');
 
-// the browser part, by hand
-const cookies = {};
-const jar = (res) => { for (const c of res.headers.getSetCookie()) { const [kv] = c.split(';'); const i = kv.indexOf('='); cookies[kv.slice(0, i)] = kv.slice(i + 1); } };
-const hdr = () => ({ cookie: Object.entries(cookies).map(([k, v]) => `${k}=${v}`).join('; ') });
-const go = async (url, opts = {}) => { const r = await fetch(url, { redirect: 'manual', ...opts, headers: { ...hdr(), ...(opts.headers || {}) } }); jar(r); return r; };
-const form = (body) => ({ method: 'POST', body: new URLSearchParams(body), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
-const redirected = async (r, what) => {
-  if (r.status < 300 || r.status > 399 || !r.headers.get('location')) fail(`${what}: expected a redirect, got ${r.status}: ${(await r.text()).slice(0, 500)}`);
-  return new URL(r.headers.get('location'), base);
-};
-const field = (page, name, what) => { const m = page.match(new RegExp(`name="${name}" value="([^"]+)"`)); if (!m) fail(`${what}: no ${name} field in: ${page.slice(0, 500)}`); return m[1]; };
-
-let r = await go(authURL.href);
-let loc = await redirected(r, 'authorize');
-r = await go(loc.href); let page = await r.text();
-const csrf = field(page, 'csrf', 'chooser');
-r = await go(`${base}/authorize/choose`, form({ csrf, idp: 'laposte' }));
-const idpAuth = (await redirected(r, 'chooser')).href;
-r = await go(idpAuth); page = await r.text();
-const tx = field(page, 'tx', 'mock IdP login');
-r = await go(idpAuth.split('?')[0], form({ tx, identity: 'angela-dubois', action: 'login' }));
-r = await go((await redirected(r, 'mock IdP login')).href);
-loc = await redirected(r, 'IdP callback');
-r = await go(loc.href); page = await r.text();
-const csrf2 = field(page, 'csrf', 'consent');
-r = await go(`${base}/authorize/consent`, form({ csrf: csrf2 }));
-const back = await redirected(r, 'consent');
+// the browser part, by hand (interop/browser.mjs)
+const back = await browserLogin(base, authURL, 'laposte', 'angela-dubois');
 expect(back.origin + back.pathname === redirect_uri, `callback to ${redirect_uri}, got ${back}`);
 console.log('callback:', back.origin + back.pathname, 'iss=', back.searchParams.get('iss'));
 
@@ -98,7 +74,7 @@ expect(['/par', '/token', '/userinfo'].every((p) => wire.dpop.has(p)), 'DPoP pro
 expect(info.sub === claims.sub, 'userinfo sub is the id_token sub');
 
 // negative: the DPoP-bound access token as a bearer token, without a proof
-r = await fetch(config.serverMetadata().userinfo_endpoint, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+const r = await fetch(config.serverMetadata().userinfo_endpoint, { headers: { authorization: `Bearer ${tokens.access_token}` } });
 const challengeHdr = r.headers.get('www-authenticate');
 console.log('userinfo with Bearer <DPoP token>, no proof:', r.status, 'WWW-Authenticate:', challengeHdr);
 expect(r.status === 401, `refused with 401, got ${r.status}: ${(await r.text()).slice(0, 500)}`);
