@@ -21,6 +21,11 @@ type Config struct {
 	Broker    *Broker    `yaml:"broker"`
 	Providers *Providers `yaml:"providers"`
 	DemoSP    *DemoSP    `yaml:"demo_sp"`
+	// Dashboard is the citizen space ("Mon espace Sésame").
+	Dashboard *Dashboard `yaml:"dashboard"`
+	// History and Mail are shared by the broker and the citizen space.
+	History *History `yaml:"history"`
+	Mail    *Mail    `yaml:"mail"`
 	// Log sets how every component of the process writes its logs.
 	Log Log `yaml:"log"`
 
@@ -64,6 +69,10 @@ type Broker struct {
 	// DataScopes is the catalogue of data scopes: what each data
 	// provider serves, as the citizen is told on the information page.
 	DataScopes []DataScope `yaml:"data_scopes"`
+	// CitizenSpaceURL is the citizen space's base URL, for the links in
+	// the connection e-mails ("ce n'était pas moi") and on the page of a
+	// blocked account.
+	CitizenSpaceURL string `yaml:"citizen_space_url"`
 }
 
 // DataScope is one scope of the data-scope catalogue ("Revenu fiscal de
@@ -312,6 +321,11 @@ type SP struct {
 	// BackchannelLogoutURI receives a logout token when a session in
 	// which the SP got a code ends (OIDC Back-Channel Logout 1.0).
 	BackchannelLogoutURI string `yaml:"backchannel_logout_uri"`
+	// CitizenSpace marks the citizen space's own registration: its
+	// id_token and userinfo carry sesame_account (the account id its
+	// history is kept under) and idp_id (the account used), which no
+	// other SP receives.
+	CitizenSpace bool `yaml:"citizen_space"`
 }
 
 // Encrypts reports whether the SP's id_tokens and userinfo are encrypted.
@@ -350,7 +364,13 @@ type IdP struct {
 	// long the probing login holds its slot; an abandoned one frees it
 	// then, not a cool-down later.
 	CircuitProbeTimeout Duration `yaml:"circuit_probe_timeout"`
+	// NotifyEmail sends the citizen an e-mail at each new connection made
+	// with this IdP, when it gives an address (default true).
+	NotifyEmail *bool `yaml:"notify_email"`
 }
+
+// Notifies reports whether logins through the IdP are notified by e-mail.
+func (i IdP) Notifies() bool { return i.NotifyEmail == nil || *i.NotifyEmail }
 
 // IsActive reports whether the IdP can be chosen; an inactive one is greyed out.
 func (i IdP) IsActive() bool { return i.Active == nil || *i.Active }

@@ -49,8 +49,8 @@ func (p *Problems) add(entry, field, format string, args ...any) {
 // Validate checks every section present and fills defaults.
 func (c *Config) Validate() error {
 	p := &Problems{File: c.File}
-	if c.Broker == nil && c.Providers == nil && c.DemoSP == nil {
-		p.add("(file)", "broker/providers/demo_sp", "at least one section is required")
+	if c.Broker == nil && c.Providers == nil && c.DemoSP == nil && c.Dashboard == nil {
+		p.add("(file)", "broker/providers/demo_sp/dashboard", "at least one section is required")
 	}
 	switch c.Log.Format {
 	case "":
@@ -67,6 +67,24 @@ func (c *Config) Validate() error {
 	}
 	if c.DemoSP != nil {
 		c.DemoSP.validate(p)
+	}
+	if c.History != nil {
+		c.History.validate(p)
+	}
+	if c.Mail != nil {
+		c.Mail.validate(p)
+	}
+	if c.Dashboard != nil {
+		c.Dashboard.validate(c.Broker, p)
+		if c.History == nil {
+			p.add("dashboard", "(section)", "needs a history section: the citizen space shows the history store")
+		}
+	}
+	if c.Broker != nil && c.Broker.CitizenSpaceURL != "" {
+		if err := checkURL(c.Broker.CitizenSpaceURL, false); err != nil {
+			p.add("broker", "citizen_space_url", "%v", err)
+		}
+		c.Broker.CitizenSpaceURL = strings.TrimSuffix(c.Broker.CitizenSpaceURL, "/")
 	}
 	if len(p.Items) > 0 {
 		return p

@@ -1,0 +1,34 @@
+// Package mail sends the citizen's e-mails: one per new connection at a
+// service, and one per change of their preferences in the citizen space.
+//
+// A Sender delivers one message: SMTP (a maintained client library) in
+// production, an in-memory Outbox, viewable in the browser, in
+// development. A Queue in front of it never slows a login: it is bounded,
+// sends in the background and retries.
+package mail
+
+import "context"
+
+// Message is one e-mail, in a text and an HTML part.
+type Message struct {
+	To      string
+	Subject string
+	Text    string
+	HTML    string
+	// Tag names the kind of message in logs and metrics ("connection",
+	// "preferences"); it is never an address.
+	Tag string
+}
+
+// Sender delivers one message, or fails with an error that says whether
+// trying again may help (see Permanent).
+type Sender interface {
+	Send(ctx context.Context, m Message) error
+}
+
+// Mailer is what the broker and the citizen space hold: it accepts a
+// message to deliver later, and never blocks for long. Enqueue answers
+// false when the message was dropped (queue full, or closed).
+type Mailer interface {
+	Enqueue(m Message) bool
+}
