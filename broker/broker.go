@@ -7,6 +7,8 @@ import (
 
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/audit"
+	"github.com/sesame-id/sesame/internal/history"
+	"github.com/sesame-id/sesame/internal/mail"
 	"github.com/sesame-id/sesame/internal/seal"
 	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/internal/store/memstore"
@@ -28,8 +30,23 @@ type Broker struct {
 type Option func(*options)
 
 type options struct {
-	wrap  func(store.Store) store.Store
-	audit audit.Sink
+	wrap    func(store.Store) store.Store
+	audit   audit.Sink
+	history history.Store
+	mailer  mail.Mailer
+}
+
+// WithHistory makes every platform enforce the accounts each citizen
+// allows, as saved in the history store by the citizen space. (The store
+// is fed through the audit seam: see history.Feeder.)
+func WithHistory(h history.Store) Option {
+	return func(o *options) { o.history = h }
+}
+
+// WithMailer sends an e-mail to the citizen at each new connection at a
+// service, through m (which never blocks a login).
+func WithMailer(m mail.Mailer) Option {
+	return func(o *options) { o.mailer = m }
 }
 
 // WithAudit sends every platform's business events to sink instead of
@@ -93,6 +110,7 @@ func New(cfg *config.Broker, log *slog.Logger, opts ...Option) (*Broker, error) 
 			Store: b.Store, Box: box, SubSecret: cfg.SubSecret, Theme: web.Theme(cfg.Theme),
 			Leeway: cfg.Leeway.D(0), IdPs: cfg.IdentityProviders, Logger: log, Metrics: b.Metrics,
 			TrustedProxies: proxies, DataScopes: cfg.DataScopes, Audit: o.audit,
+			History: o.history, Mailer: o.mailer, CitizenSpaceURL: cfg.CitizenSpaceURL,
 		})
 		if err != nil {
 			_ = b.Store.Close()

@@ -91,6 +91,18 @@ func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 		p.rejectLogin(w, r, sess, errIdentityInvalid, err)
 		return
 	}
+	// The citizen's choice in the citizen space, which needs the
+	// identity to find their account: a blocked account goes no further.
+	acct := p.account(res.Identity)
+	if ok, err := p.allowed(ctx, acct, trip.IdP); err != nil {
+		p.rejectLogin(w, r, sess, errPreferencesDown, err)
+		return
+	} else if !ok {
+		p.record(r, audit.Event{Name: audit.IdPBlocked, Step: audit.IdPBlockedStep, Outcome: errIdPBlocked.Code, LoginID: sess.LoginID,
+			SP: sess.Request.ClientID, IdP: trip.IdP, ACRAsked: sess.Request.ACR, ACR: level, Account: acct})
+		p.rejectLogin(w, r, sess, p.blockedPage(), nil)
+		return
+	}
 
 	sess.Login = &session.Login{
 		IdP: trip.IdP, Identity: res.Identity, ACR: level, AMR: res.AMR,
@@ -107,7 +119,6 @@ func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.metrics.login(p.cfg.ID, trip.IdP, "ok")
-	acct := p.account(res.Identity)
 	p.record(r, audit.Event{Name: audit.IdPReturned, Step: audit.IdPReturnedStep, Outcome: "ok", LoginID: sess.LoginID,
 		SP: sess.Request.ClientID, IdP: trip.IdP, ACRAsked: sess.Request.ACR, ACR: level, Account: acct})
 	p.record(r, audit.Event{Name: audit.IdentityVerified, Step: audit.IdentityVerifiedStep, Outcome: "ok", LoginID: sess.LoginID,

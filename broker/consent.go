@@ -35,6 +35,11 @@ type grant struct {
 	JKT string `json:"jkt,omitempty"`
 	// LoginID joins the audit events of the login that made the code.
 	LoginID string `json:"lid,omitempty"`
+	// IdP is the account used. Account is the person's account id, set
+	// only for the citizen space (config.SP.CitizenSpace), which gets
+	// both as claims.
+	IdP     string `json:"idp,omitempty"`
+	Account string `json:"acct,omitempty"`
 	// IssuedAt, Expiry and JTI are the access token's, set when it is
 	// issued, for introspection.
 	IssuedAt time.Time `json:"iat,omitzero"`
@@ -151,13 +156,20 @@ func (p *Platform) issueCode(w http.ResponseWriter, r *http.Request, sess *sessi
 		Scopes: req.Scopes, IDTokenClaims: req.IDTokenClaims, UserinfoClaims: req.UserinfoClaims,
 		Sub: identity.Sub(p.subSecret, sp.Sector, login.Identity.Hash()),
 		ACR: login.ACR, AMR: login.AMR, AuthTime: login.AuthTime,
-		Identity: login.Identity, JKT: req.DPoPJKT, LoginID: sess.LoginID,
+		Identity: login.Identity, JKT: req.DPoPJKT, LoginID: sess.LoginID, IdP: login.IdP,
+	}
+	acct := p.account(login.Identity)
+	if sp.CitizenSpace {
+		g.Account = acct
 	}
 	if sess.Reused {
 		g.ACR = req.ACR
 	}
 	g.SID = sess.SID
-	if !slices.Contains(sess.Clients, req.ClientID) {
+	// A new connection is one SP's first code in this session: it gets
+	// the e-mail, once.
+	newConnection := !slices.Contains(sess.Clients, req.ClientID)
+	if newConnection {
 		sess.Clients = append(sess.Clients, req.ClientID)
 	}
 	code := session.NewID()
@@ -187,8 +199,12 @@ func (p *Platform) issueCode(w http.ResponseWriter, r *http.Request, sess *sessi
 		p.followCode(w, r, winner)
 		return
 	}
+	connCode := newConnectionCode()
 	p.record(r, audit.Event{Name: audit.CodeIssued, Step: audit.CodeIssuedStep, Outcome: "ok", LoginID: g.LoginID,
-		SP: g.ClientID, IdP: login.IdP, Scopes: g.Scopes, Claims: claimNames(&g), ACRAsked: req.ACR, ACR: g.ACR, Account: p.account(login.Identity)})
+		SP: g.ClientID, IdP: login.IdP, Scopes: g.Scopes, Claims: claimNames(&g), ACRAsked: req.ACR, ACR: g.ACR, Account: acct, Code: connCode})
+	if newConnection {
+		p.notifyConnection(r, sp, login, g.ACR, connCode)
+	}
 	p.setCookie(w, sess.ID)
 	redirect(w, r, to)
 }

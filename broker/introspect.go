@@ -221,7 +221,7 @@ func (p *Platform) introspectionError(w http.ResponseWriter, r *http.Request, dp
 func (p *Platform) auditIntrospection(r *http.Request, dp *config.DataProvider, g *grant, res map[string]any) {
 	ev := audit.Event{Name: audit.Introspection, Step: audit.IntrospectionStep, Outcome: "inactive", DataProvider: dp.ClientID}
 	if g != nil && res["active"] == true {
-		ev.Outcome, ev.SP, ev.ACR, ev.Account = "ok", g.ClientID, g.ACR, p.account(g.Identity)
+		ev.Outcome, ev.SP, ev.IdP, ev.ACR, ev.Account = "ok", g.ClientID, g.IdP, g.ACR, p.account(g.Identity)
 		if s, _ := res["scope"].(string); s != "" {
 			ev.Scopes = strings.Fields(s)
 		}

@@ -26,7 +26,9 @@ import (
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/audit"
 	"github.com/sesame-id/sesame/internal/dpop"
+	"github.com/sesame-id/sesame/internal/history"
 	"github.com/sesame-id/sesame/internal/keys"
+	"github.com/sesame-id/sesame/internal/mail"
 	"github.com/sesame-id/sesame/internal/seal"
 	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/internal/web"
@@ -69,6 +71,12 @@ type Platform struct {
 	nonces *dpop.Nonces
 	// audit receives the platform's business events.
 	audit audit.Sink
+	// history holds the citizens' preferences (nil: none enforced);
+	// mailer sends connection e-mails (nil: none); spaceURL is the
+	// citizen space.
+	history  history.Store
+	mailer   mail.Mailer
+	spaceURL string
 	// peers are the platforms of this process, itself included: an IdP's
 	// back-channel logout ends sessions on each of them.
 	peers []*Platform
@@ -97,6 +105,14 @@ type Options struct {
 	// Audit receives business events; nil: one log line each, through
 	// Logger.
 	Audit audit.Sink
+	// History, when set, holds the accounts each citizen allows: a login
+	// through a blocked one is refused right after the IdP answers.
+	History history.Store
+	// Mailer, when set, sends the e-mail of each new connection.
+	Mailer mail.Mailer
+	// CitizenSpaceURL is the citizen space, linked from e-mails and from
+	// the page of a blocked account.
+	CitizenSpaceURL string
 }
 
 // NewPlatform builds the platform's handler. Signing keys come from the
@@ -123,6 +139,7 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 	}
 	p.log = p.log.With("platform", cfg.ID)
 	p.audit = opt.Audit
+	p.history, p.mailer, p.spaceURL = opt.History, opt.Mailer, opt.CitizenSpaceURL
 	if p.audit == nil {
 		p.audit = audit.Log{Logger: opt.Logger}
 		if opt.Logger == nil {

@@ -220,6 +220,9 @@ type idClaims struct {
 	AMR      []string `json:"amr,omitempty"`
 	AtHash   string   `json:"at_hash"`
 	SID      string   `json:"sid,omitempty"`
+	// Account and IdPID go to the citizen space only (see grant).
+	Account string `json:"sesame_account,omitempty"`
+	IdPID   string `json:"idp_id,omitempty"`
 }
 
 func (p *Platform) idToken(ctx context.Context, sp *config.SP, g *grant, accessToken string) (string, error) {
@@ -233,6 +236,9 @@ func (p *Platform) idToken(ctx context.Context, sp *config.SP, g *grant, accessT
 		Issuer: p.cfg.Issuer, Subject: g.Sub, Audience: sp.ClientID,
 		Expiry: now.Add(p.cfg.IDTokenTTL.D(60 * time.Second)).Unix(), IssuedAt: now.Unix(),
 		AuthTime: g.AuthTime.Unix(), Nonce: g.Nonce, ACR: g.ACR, AtHash: atHash, SID: g.SID,
+	}
+	if g.Account != "" {
+		c.Account, c.IdPID = g.Account, g.IdP
 	}
 	// amr only when the SP asked for it through the claims parameter, as
 	// FranceConnect does.

@@ -169,6 +169,9 @@ func releasedClaims(g *grant) map[string]any {
 			}
 		}
 	}
+	if g.Account != "" {
+		out["sesame_account"], out["idp_id"] = g.Account, g.IdP
+	}
 	// amr only when asked through claims (checkSPPolicy allowed it).
 	if slices.Contains(g.UserinfoClaims, "amr") && len(g.AMR) > 0 {
 		out["amr"] = g.AMR

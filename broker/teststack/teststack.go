@@ -66,6 +66,17 @@ func New(t testing.TB, opts ...Option) *Stack {
 // count its round trips or give it a network's latency.
 func NewWrapped(t testing.TB, wrap func(store.Store) store.Store, opts ...Option) *Stack {
 	t.Helper()
+	var bopts []broker.Option
+	if wrap != nil {
+		bopts = append(bopts, broker.WithStoreWrapper(wrap))
+	}
+	return NewWith(t, bopts, opts...)
+}
+
+// NewWith is New with options for the broker itself (a history store, a
+// mailer, an audit sink).
+func NewWith(t testing.TB, bopts []broker.Option, opts ...Option) *Stack {
+	t.Helper()
 	lnB, lnI := listen(t), listen(t)
 	s := &Stack{BrokerURL: "http://" + lnB.Addr().String(), IdPURL: "http://" + lnI.Addr().String()}
 	client := config.MockClient{
@@ -112,10 +123,6 @@ func NewWrapped(t testing.TB, wrap func(store.Store) store.Store, opts ...Option
 	idps, err := providers.New(cfg.Providers)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var bopts []broker.Option
-	if wrap != nil {
-		bopts = append(bopts, broker.WithStoreWrapper(wrap))
 	}
 	b, err := broker.New(cfg.Broker, slog.New(slog.NewTextHandler(io.Discard, nil)), bopts...)
 	if err != nil {

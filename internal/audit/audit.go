@@ -41,6 +41,10 @@ const (
 	// Revocation: an SP revoked an access token (RFC 7009).
 	Revocation     = "SP_REVOKED_TOKEN"
 	RevocationStep = 41
+	// IdPBlocked: the IdP authenticated the citizen, who had blocked
+	// that account in the citizen space; the login was refused.
+	IdPBlocked     = "FC_IDP_BLOCKED"
+	IdPBlockedStep = 5
 )
 
 // Event is one business event.
@@ -66,6 +70,10 @@ type Event struct {
 	Account       string
 	CorrelationID string
 	ClientIP      string
+	// Code is a connection's code (FC_CODE_ISSUED): the citizen reads it
+	// in the e-mail of the connection and in their history, and quotes it
+	// to report a connection that was not theirs.
+	Code string
 }
 
 // Sink receives events. Record must not block the request for long: a
@@ -83,7 +91,7 @@ func (l Log) Record(ctx context.Context, e Event) {
 	attrs := []slog.Attr{slog.String("event", e.Name), slog.Int("step", e.Step), slog.String("outcome", e.Outcome)}
 	for _, f := range []struct{ k, v string }{
 		{"platform", e.Platform}, {"login_id", e.LoginID}, {"sp", e.SP}, {"data_provider", e.DataProvider}, {"idp", e.IdP},
-		{"acr_asked", e.ACRAsked}, {"acr", e.ACR}, {"account", e.Account}, {"correlation_id", e.CorrelationID}, {"client_ip", e.ClientIP},
+		{"acr_asked", e.ACRAsked}, {"acr", e.ACR}, {"account", e.Account}, {"correlation_id", e.CorrelationID}, {"client_ip", e.ClientIP}, {"code", e.Code},
 	} {
 		if f.v != "" {
 			attrs = append(attrs, slog.String(f.k, f.v))

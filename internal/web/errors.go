@@ -37,6 +37,11 @@ type Error struct {
 	// RetryAfter, when set, is the real wait before a retry (a rate
 	// limit's window); a 503 without one says DefaultRetryAfter.
 	RetryAfter time.Duration
+	// Link, when set, is a way out shown as a button (the citizen space,
+	// to undo a setting), with its text in each language. It comes from
+	// configuration, never from the request.
+	Link           string
+	LinkFR, LinkEN string
 }
 
 // Error makes Error usable as a Go error, so handlers can return it and a
@@ -120,6 +125,8 @@ type ErrorView struct {
 	CorrelationID string
 	// BackURL is "" when no "Retour" link is shown.
 	BackURL string
+	// Link and LinkText are the way out of Error.Link, if any.
+	Link, LinkText string
 }
 
 // RenderError writes e as an error page in the person's language (see
@@ -163,6 +170,12 @@ func (r *Renderer) RenderError(w http.ResponseWriter, req *http.Request, e Error
 	ev := ErrorView{Code: e.Code, Status: status, Message: msg, CorrelationID: id}
 	if e.Retry {
 		ev.BackURL = SafeLocalPath(e.BackURL)
+	}
+	if e.Link != "" {
+		ev.Link, ev.LinkText = e.Link, e.LinkFR
+		if (isEnglish(lang) && e.LinkEN != "") || ev.LinkText == "" {
+			ev.LinkText = e.LinkEN
+		}
 	}
 	title := "Erreur"
 	if isEnglish(lang) {

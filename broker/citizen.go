@@ -1,0 +1,125 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/sesame-id/sesame/broker/session"
+	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/history"
+	"github.com/sesame-id/sesame/internal/mail"
+	"github.com/sesame-id/sesame/internal/web"
+)
+
+// What the broker does for the citizen space: it refuses a login through
+// an account the citizen blocked, and e-mails the citizen at each new
+// connection. The history itself is fed through the audit seam.
+
+// errIdPBlocked is the page of a login through a blocked account. It
+// sends the citizen back to the chooser, and to the citizen space to undo
+// the choice.
+var errIdPBlocked = web.Error{Code: "S020040", Status: http.StatusForbidden, Retry: true, BackURL: "/authorize/choose",
+	MessageFR: "Vous avez désactivé ce compte dans votre espace Sésame : personne ne peut se connecter avec lui en votre nom. Choisissez un autre compte, ou réactivez celui-ci dans votre espace Sésame, rubrique « Mes comptes ».",
+	MessageEN: "You switched this account off in your Sésame space: nobody can log in with it as you. Choose another account, or switch it back on in your Sésame space, under \"My accounts\".",
+	LinkFR:    "Gérer mes comptes dans mon espace Sésame", LinkEN: "Manage my accounts in my Sésame space"}
+
+// errPreferencesDown is the page when the citizen's choices cannot be
+// read: the login is not let through, since the citizen may have
+// blocked the account precisely to stop it.
+var errPreferencesDown = web.Error{Code: "S020041", Status: http.StatusServiceUnavailable, Retry: true, BackURL: "/authorize/choose",
+	MessageFR: "Nous ne pouvons pas vérifier pour le moment les comptes que vous autorisez. Réessayez dans quelques instants.",
+	MessageEN: "We cannot check the accounts you allow right now. Try again in a few moments."}
+
+// preferencesTimeout bounds the read of a citizen's preferences.
+const preferencesTimeout = 2 * time.Second
+
+// allowed reports whether the citizen (acct) allows logins through idp.
+// Without a history store, every account is allowed.
+func (p *Platform) allowed(ctx context.Context, acct, idp string) (bool, error) {
+	if p.history == nil {
+		return true, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, preferencesTimeout)
+	defer cancel()
+	prefs, found, err := p.history.Preferences(ctx, acct)
+	if err != nil || !found {
+		return err == nil, err
+	}
+	return prefs.Allows(idp), nil
+}
+
+// blockedPage is errIdPBlocked with the link to the citizen space.
+func (p *Platform) blockedPage() web.Error {
+	e := errIdPBlocked
+	if p.spaceURL != "" {
+		e.Link = p.spaceURL + "/comptes"
+	}
+	return e
+}
+
+// connectionCodeAlphabet has no 0/O or 1/I/L, for a code read aloud to
+// support or typed from an e-mail.
+const connectionCodeAlphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+// newConnectionCode makes the code of one connection: 10 symbols (about
+// 49 bits), shown as XXXXX-XXXXX.
+func newConnectionCode() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	out := make([]byte, 0, 11)
+	for i, c := range b {
+		if i == 5 {
+			out = append(out, '-')
+		}
+		// 256 is not a multiple of 31: the bias is under 1%, harmless
+		// for a code whose strength is its length.
+		out = append(out, connectionCodeAlphabet[int(c)%len(connectionCodeAlphabet)])
+	}
+	return string(out)
+}
+
+// notifyConnection queues the e-mail of a new connection, when the IdP
+// gave an address and its logins are notified. It never waits for mail.
+func (p *Platform) notifyConnection(r *http.Request, sp *config.SP, login *session.Login, acr, code string) {
+	if p.mailer == nil || login.Identity.Email == "" {
+		return
+	}
+	idp, ok := p.idp(login.IdP)
+	if !ok || !idp.Config().Notifies() {
+		return
+	}
+	c := mail.Connection{
+		To: login.Identity.Email, SPName: sp.Name, IdPName: idp.Config().Name, ACR: acr,
+		Time: time.Now(), Code: code,
+	}
+	if p.spaceURL != "" {
+		c.SpaceURL = p.spaceURL + "/"
+		c.ReportURL = p.spaceURL + "/signalement?code=" + url.QueryEscape(code)
+	}
+	if !p.mailer.Enqueue(mail.ConnectionMessage(c)) {
+		p.log.WarnContext(r.Context(), "connection e-mail dropped: mail queue full", "idp", login.IdP)
+	}
+}
+
+// HistoryNames gives the history the names of the SPs and IdPs of cfg,
+// as the citizen reads them in their space.
+func HistoryNames(cfg *config.Broker) history.Names {
+	n := names{sps: map[string]string{}, idps: map[string]string{}}
+	for _, idp := range cfg.IdentityProviders {
+		n.idps[idp.ID] = idp.Name
+	}
+	for _, pl := range cfg.Platforms {
+		for _, sp := range pl.ServiceProviders {
+			n.sps[pl.ID+"\x00"+sp.ClientID] = sp.Name
+		}
+	}
+	return n
+}
+
+type names struct{ sps, idps map[string]string }
+
+func (n names) SPName(platform, clientID string) string { return n.sps[platform+"\x00"+clientID] }
+func (n names) IdPName(id string) string                { return n.idps[id] }
