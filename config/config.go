@@ -467,6 +467,9 @@ type DemoSP struct {
 	// the login, with the access token it got, to pre-fill its form ("zéro
 	// justificatif"): only the endpoints the granted data scopes cover.
 	DataProviders []DemoDataProvider `yaml:"data_providers"`
+	// CitizenSpaceURL, when set, is linked from the demo SP's pages: there
+	// the citizen sees this login in their history.
+	CitizenSpaceURL string `yaml:"citizen_space_url"`
 }
 
 // DemoDataProvider is a data provider as the demo SP calls it.

@@ -769,6 +769,12 @@ func (d *DemoSP) validate(p *Problems) {
 			d.Plus.ACRValues = "eidas2"
 		}
 	}
+	if d.CitizenSpaceURL != "" {
+		if err := checkURL(d.CitizenSpaceURL, false); err != nil {
+			p.add("demo_sp", "citizen_space_url", "%v", err)
+		}
+		d.CitizenSpaceURL = strings.TrimSuffix(d.CitizenSpaceURL, "/")
+	}
 	seen := map[string]bool{}
 	for i := range d.DataProviders {
 		dp := &d.DataProviders[i]

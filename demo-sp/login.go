@@ -95,6 +95,7 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 		"HasPlus":   a.plus != nil,
 		"LoggedIn":  loggedIn,
 		"BaseURL":   a.cfg.BaseURL,
+		"SpaceURL":  a.cfg.CitizenSpaceURL,
 	}})
 }
 

@@ -136,6 +136,7 @@ func (a *App) me(w http.ResponseWriter, r *http.Request) {
 		"Claims":       pretty(s.Claims),
 		"UserInfo":     pretty(s.UserInfo),
 		"Data":         s.Data,
+		"SpaceURL":     a.cfg.CitizenSpaceURL,
 	}})
 }
 
