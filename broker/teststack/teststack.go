@@ -6,6 +6,7 @@
 package teststack
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -22,6 +23,8 @@ import (
 
 	"github.com/sesame-id/sesame/broker"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/audit"
+	"github.com/sesame-id/sesame/internal/history"
 	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/providers"
 )
@@ -77,6 +80,30 @@ func NewWrapped(t testing.TB, wrap func(store.Store) store.Store, opts ...Option
 // mailer, an audit sink).
 func NewWith(t testing.TB, bopts []broker.Option, opts ...Option) *Stack {
 	t.Helper()
+	return build(t, func(*config.Config) []broker.Option { return bopts }, opts...)
+}
+
+// NewWithHistory is New with the history store h wired as in production:
+// the broker enforces the preferences saved in h, and a history.Feeder
+// (flushing every 10ms, so that tests wait little) writes its audit
+// events to h. The feeder's names are the stack's config, once the
+// options have shaped it.
+func NewWithHistory(t testing.TB, h history.Store, opts ...Option) *Stack {
+	t.Helper()
+	return build(t, func(c *config.Config) []broker.Option {
+		f := history.NewFeeder(h, broker.HistoryNames(c.Broker), history.FeederConfig{FlushEvery: 10 * time.Millisecond}, nil)
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = f.Close(ctx)
+		})
+		return []broker.Option{broker.WithHistory(h), broker.WithAudit(audit.Sinks{f})}
+	}, opts...)
+}
+
+// build starts a stack whose broker options may depend on the config.
+func build(t testing.TB, bopts func(*config.Config) []broker.Option, opts ...Option) *Stack {
+	t.Helper()
 	lnB, lnI := listen(t), listen(t)
 	s := &Stack{BrokerURL: "http://" + lnB.Addr().String(), IdPURL: "http://" + lnI.Addr().String()}
 	client := config.MockClient{
@@ -124,7 +151,7 @@ func NewWith(t testing.TB, bopts []broker.Option, opts ...Option) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := broker.New(cfg.Broker, slog.New(slog.NewTextHandler(io.Discard, nil)), bopts...)
+	b, err := broker.New(cfg.Broker, slog.New(slog.NewTextHandler(io.Discard, nil)), bopts(cfg)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,6 +236,30 @@ func IdPTimeout(id string, d time.Duration) Option {
 			}
 		}
 		panic("teststack: IdPTimeout: no IdP " + id)
+	}
+}
+
+// The citizen space's registration on the standard platform (see
+// CitizenSpace).
+const (
+	SpaceID     = "espace"
+	SpaceSecret = "espace-secret-0123456789abcdef0123456789"
+)
+
+// CitizenSpace registers the citizen space served at baseURL on the
+// standard platform, as an SP with citizen_space: true (its tokens carry
+// sesame_account and idp_id), its callback and its logout return, and
+// makes baseURL the broker's citizen_space_url (the link of the blocked
+// account page and of the e-mails).
+func CitizenSpace(baseURL string) Option {
+	return func(c *config.Config) {
+		pl := &c.Broker.Platforms[0]
+		pl.ServiceProviders = append(pl.ServiceProviders, config.SP{
+			ClientID: SpaceID, ClientSecret: SpaceSecret, Name: "Mon espace Sésame", Sector: "sesame",
+			RedirectURIs: []string{baseURL + "/callback"}, PostLogoutRedirectURIs: []string{baseURL + "/"},
+			Scopes: []string{"openid", "given_name", "email"}, CitizenSpace: true,
+		})
+		c.Broker.CitizenSpaceURL = baseURL
 	}
 }
 
@@ -349,9 +400,16 @@ func (s *Stack) WithBrowser() *Stack {
 // Finish follows the broker's pages from the callback or SSO to the SP.
 func (s *Stack) Finish(t testing.TB, next string) *url.URL {
 	t.Helper()
+	return s.FinishAt(t, next, "https://sp.example/")
+}
+
+// FinishAt is Finish for an SP whose redirect URIs start with prefix
+// (the citizen space, on its own loopback port).
+func (s *Stack) FinishAt(t testing.TB, next, prefix string) *url.URL {
+	t.Helper()
 	for range 5 {
 		u, _ := url.Parse(next)
-		if strings.HasPrefix(next, "https://sp.example/") {
+		if strings.HasPrefix(next, prefix) {
 			return u
 		}
 		var resp *http.Response
