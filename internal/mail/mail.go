@@ -3,8 +3,13 @@
 //
 // A Sender delivers one message: SMTP (a maintained client library) in
 // production, an in-memory Outbox, viewable in the browser, in
-// development. A Queue in front of it never slows a login: it is bounded,
-// sends in the background and retries.
+// development only (it shows addresses and codes to anyone who reaches
+// it). A Queue in front of it never slows a login: it is bounded, sends in
+// the background and retries temporary failures. ConnectionMessage and
+// PreferencesMessage write the messages, in French then English.
+//
+// No log line of this package holds an e-mail address (personal data):
+// they carry the message's Tag and a short keyed hash of the address.
 package mail
 
 import "context"
