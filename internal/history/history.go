@@ -143,7 +143,9 @@ var ErrBadCursor = errors.New("history: invalid page cursor")
 type Store interface {
 	// Append writes entries in one transaction.
 	Append(ctx context.Context, entries []Entry) error
-	// List returns a page of an account's history, newest first.
+	// List returns a page of an account's history, newest first (by
+	// time, then by ID); a q.After no store wrote gives an error wrapping
+	// ErrBadCursor.
 	List(ctx context.Context, q Query) (Page, error)
 	// Preferences returns the account's preferences; found is false when
 	// none were ever saved (every IdP is then allowed).

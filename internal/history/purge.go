@@ -16,6 +16,7 @@ import (
 // citizen space both do): a purge deletes by time, so the second finds
 // nothing left to delete.
 type Purger struct {
+	// Store is the history purged.
 	Store Store
 	// Retention is how long rows are kept; it must be positive (a zero
 	// would purge the whole history).

@@ -655,8 +655,13 @@ func testPreferencesAtomic(t *testing.T, e *env) {
 	if got := mustList(t, e.s, history.Query{Account: "acc"}).Entries; len(got) != 0 {
 		t.Fatalf("a failed SetPreferences wrote %v", details(got))
 	}
-	if err := e.s.SetPreferences(ctx(), history.Preferences{Updated: base}, nil); err == nil {
+	// The preferences fail, the record (valid) must not be written either.
+	good := []history.Entry{{Account: "acc", Time: base, Kind: history.KindPreferences, Detail: "orphan"}}
+	if err := e.s.SetPreferences(ctx(), history.Preferences{Updated: base}, good); err == nil {
 		t.Fatal("SetPreferences without an account: no error")
+	}
+	if got := mustList(t, e.s, history.Query{Account: "acc"}).Entries; len(got) != 0 {
+		t.Fatalf("a failed SetPreferences wrote %v", details(got))
 	}
 }
 

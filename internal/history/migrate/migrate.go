@@ -19,7 +19,8 @@ type Migration struct {
 	Version int
 	// Name is the file name, for errors.
 	Name string
-	SQL  string
+	// SQL is the file's statements, run as one script.
+	SQL string
 }
 
 // Load returns the migrations in dir of fsys, ordered by version. Every

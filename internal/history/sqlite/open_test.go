@@ -32,8 +32,17 @@ func TestOpenPragmas(t *testing.T) {
 	// read as DSN options if passed as is.
 	path := filepath.Join(t.TempDir(), "a b", "c#d", "history?x=1.db")
 	s := mustOpen(t, path)
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("the file is not where asked: %v", err)
+	if err := s.Append(context.Background(), []history.Entry{{Account: "a", Time: time.Now(), Kind: history.KindData}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if m := fi.Mode().Perm(); m&0o007 != 0 {
+			t.Errorf("%s: mode %v, open to others", p, m)
+		}
 	}
 	for _, db := range []struct {
 		name      string

@@ -73,12 +73,21 @@ func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
 		return nil, fmt.Errorf("history/sqlite: open %s: %w", path, err)
 	}
+	// SQLite would create the file 0644; the history is personal data.
+	// Its -wal and -shm files take the mode of the file.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("history/sqlite: open %s: %w", path, err)
+	}
+	_ = f.Close()
 	// A file: URI, so a path holding '?' or '#' is not read as options.
 	base := (&url.URL{Scheme: "file", Path: abs}).String()
 	// No journal_mode here: WAL is a property of the file, set once by
 	// setWAL, and a journal_mode pragma on every new connection can fail
 	// at once with SQLITE_BUSY while another process converts the file
-	// (the change does not wait under busy_timeout).
+	// (the change does not wait under busy_timeout). synchronous stays
+	// FULL: a blocked account or a report must survive a power cut, and
+	// a batch of the broker is one commit, so one fsync.
 	common := url.Values{"_pragma": {
 		fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()),
 		"foreign_keys(1)",
