@@ -14,11 +14,11 @@ run: build
 build:
 	$(GO) build -o $(BIN) ./cmd/sesame
 
-## deps: find or install redis-server and chromium (the tests use real ones)
+## deps: find or install redis-server, postgresql and chromium (the tests use real ones)
 deps:
 	@scripts/deps.sh
 
-## test: vet, then every test (unit, store suite on memory and Redis, e2e, browser, fuzz seeds)
+## test: vet, then every test (unit, store suite on memory and Redis, history suite on SQLite and PostgreSQL, e2e, browser, fuzz seeds)
 test: deps
 	$(GO) vet ./...
 	@scripts/test.sh

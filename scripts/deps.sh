@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Finds redis-server, redis-sentinel, redis-cli and chromium, installing them
-# from Debian's packages when they are missing and we may (root, or
-# passwordless sudo). The Sentinel, Cluster and TLS tests need all three Redis
-# programs (internal/testredis).
+# Finds redis-server, redis-sentinel, redis-cli, chromium and PostgreSQL's
+# initdb, installing them from Debian's packages when they are missing and we
+# may (root, or passwordless sudo). The Sentinel, Cluster and TLS tests need
+# all three Redis programs (internal/testredis); the history store's
+# PostgreSQL tests run a private server from Debian's binaries under
+# /usr/lib/postgresql/*/bin (internal/testpg), so a postgres on PATH is not
+# enough.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
@@ -14,8 +17,12 @@ fi
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
   need+=(chromium)
 fi
+initdb=$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1 || true)
+if [ -z "$initdb" ]; then
+  need+=(postgresql)
+fi
 if [ ${#need[@]} -eq 0 ]; then
-  echo "deps: found $(redis-server --version | awk '{print $1, $2, $3}'), redis-sentinel, $(redis-cli --version) and $( (chromium --version || chromium-browser --version) 2>/dev/null | head -1)"
+  echo "deps: found $(redis-server --version | awk '{print $1, $2, $3}'), redis-sentinel, $(redis-cli --version), $( (chromium --version || chromium-browser --version) 2>/dev/null | head -1) and $("$initdb" --version)"
   exit 0
 fi
 echo "deps: missing ${need[*]}: installing from Debian's packages (apt-get)"
@@ -29,4 +36,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if [ -z "$initdb" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "deps: postgresql installed but no /usr/lib/postgresql/*/bin/initdb" >&2
+  exit 1
+fi
 echo "deps: installed ${need[*]}"

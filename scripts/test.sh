@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs every Go test once, verbosely into a log, and prints the test names
-# with their results, so the log shows that the e2e, Redis and browser tests
-# ran. The full log stays in $TEST_LOG for a failure.
+# with their results, so the log shows that the e2e, Redis, PostgreSQL and
+# browser tests ran. The full log stays in $TEST_LOG for a failure.
 set -uo pipefail
 log=${TEST_LOG:-$(mktemp -t sesame-test.XXXXXX.log)}
-export SESAME_REQUIRE_REDIS=1 SESAME_REQUIRE_CHROMIUM=1
+export SESAME_REQUIRE_REDIS=1 SESAME_REQUIRE_POSTGRES=1 SESAME_REQUIRE_CHROMIUM=1
 start=$(date +%s)
 go test -count=1 -v -timeout 20m ./... >"$log" 2>&1
 status=$?

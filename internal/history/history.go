@@ -37,6 +37,11 @@ const (
 
 // Entry is one row of a citizen's history. It holds what the citizen
 // space shows and nothing more: no name, birth date or e-mail.
+//
+// Account and Kind are required: a store refuses an entry without them
+// (and then the whole Append), since a row nobody can list is lost.
+// Time is kept to the microsecond, in UTC; Scopes come back nil when
+// empty.
 type Entry struct {
 	// ID is assigned by the store (Append ignores it).
 	ID      int64
@@ -80,6 +85,9 @@ type Query struct {
 // MaxLimit caps a page.
 const MaxLimit = 200
 
+// DefaultLimit is the page size of a Query whose Limit is zero or less.
+const DefaultLimit = 20
+
 // Page is one page of history.
 type Page struct {
 	Entries []Entry
@@ -111,6 +119,8 @@ func (p Preferences) Allows(idp string) bool {
 // Report is a "ce n'était pas moi" report.
 type Report struct {
 	Code string
+	// Time is when the code was first reported (also when First is
+	// false).
 	Time time.Time
 	// Connection is the connection the code names.
 	Connection Entry
@@ -123,12 +133,19 @@ type Report struct {
 // connection (or one purged).
 var ErrUnknownCode = errors.New("history: unknown connection code")
 
+// ErrBadCursor is returned (wrapped) by List for a Query.After that no
+// store wrote: garbage, truncated or edited. The citizen space answers it
+// with the first page rather than an error page.
+var ErrBadCursor = errors.New("history: invalid page cursor")
+
 // Store is the durable history. Every method is safe for concurrent use,
 // from several processes on one database.
 type Store interface {
 	// Append writes entries in one transaction.
 	Append(ctx context.Context, entries []Entry) error
-	// List returns a page of an account's history, newest first.
+	// List returns a page of an account's history, newest first (by
+	// time, then by ID); a q.After no store wrote gives an error wrapping
+	// ErrBadCursor.
 	List(ctx context.Context, q Query) (Page, error)
 	// Preferences returns the account's preferences; found is false when
 	// none were ever saved (every IdP is then allowed).
