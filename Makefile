@@ -8,7 +8,7 @@ DSFR_VERSION ?= $(shell cat internal/web/static/dsfr/VERSION 2>/dev/null)
 
 ## run: the whole demo (broker, mock IdPs, demo SP) on localhost, in-memory store
 run: build
-	@echo "Sésame dev stack: demo SP http://localhost:8200  broker http://localhost:8000  mock IdPs http://localhost:8100"
+	@echo "Sésame dev stack: demo SP http://localhost:8200  broker http://localhost:8000  mock IdPs http://localhost:8100  citizen space http://localhost:8400  mail outbox http://localhost:8025"
 	$(BIN) dev -config $(CONFIG)
 
 build:

@@ -61,7 +61,13 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 	if existing != nil && hintSub != "" && !p.hintMatches(existing, sp, hintSub) {
 		existing.Login = nil
 	}
-	if login := p.usableLogin(existing, req); login != nil {
+	login := p.usableLogin(existing, req)
+	if login != nil && !p.ssoAllowed(r, login, req, loginID) {
+		// The citizen blocked this account since the session began: the
+		// session serves no new SP, and they choose another account.
+		login = nil
+	}
+	if login != nil {
 		existing.LoginID = loginID
 		p.record(r, audit.Event{Name: audit.SSOReused, Step: audit.SSOReusedStep, Outcome: "ok", LoginID: loginID,
 			SP: req.ClientID, IdP: login.IdP, ACRAsked: req.ACR, ACR: login.ACR, Account: p.account(login.Identity)})

@@ -7,8 +7,10 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/sesame-id/sesame/broker/authreq"
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/audit"
 	"github.com/sesame-id/sesame/internal/history"
 	"github.com/sesame-id/sesame/internal/mail"
 	"github.com/sesame-id/sesame/internal/web"
@@ -49,6 +51,27 @@ func (p *Platform) allowed(ctx context.Context, acct, idp string) (bool, error) 
 		return err == nil, err
 	}
 	return prefs.Allows(idp), nil
+}
+
+// ssoAllowed applies the citizen's preferences to a session about to be
+// reused: an account blocked since the session began serves no SP. A
+// store that cannot answer refuses the reuse too (a new login then reads
+// the preferences again, and says so).
+func (p *Platform) ssoAllowed(r *http.Request, login *session.Login, req *authreq.Request, loginID string) bool {
+	if p.history == nil {
+		return true
+	}
+	acct := p.account(login.Identity)
+	ok, err := p.allowed(r.Context(), acct, login.IdP)
+	if err != nil {
+		p.log.WarnContext(r.Context(), "preferences unreadable: session not reused", "err", err)
+		return false
+	}
+	if !ok {
+		p.record(r, audit.Event{Name: audit.IdPBlocked, Step: audit.IdPBlockedStep, Outcome: errIdPBlocked.Code, LoginID: loginID,
+			SP: req.ClientID, IdP: login.IdP, ACRAsked: req.ACR, ACR: login.ACR, Account: acct})
+	}
+	return ok
 }
 
 // blockedPage is errIdPBlocked with the link to the citizen space.

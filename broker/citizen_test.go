@@ -1,16 +1,23 @@
 package broker_test
 
 import (
+	"context"
+	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sesame-id/sesame/broker"
 	"github.com/sesame-id/sesame/broker/teststack"
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/audit"
+	"github.com/sesame-id/sesame/internal/history"
+	"github.com/sesame-id/sesame/internal/history/sqlite"
 	"github.com/sesame-id/sesame/internal/mail"
 )
 
@@ -116,3 +123,103 @@ func TestConnectionMail(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return regexp.MustCompile(regexp.QuoteMeta(sub)).MatchString(s) }
+
+// blockingRig is a stack whose broker reads the citizens' preferences
+// from a real SQLite history store.
+func blockingRig(t *testing.T) (*rig, history.Store) {
+	h, err := sqlite.Open(filepath.Join(t.TempDir(), "history.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	s := teststack.NewWithHistory(t, h, offering("impots", "laposte"),
+		withSP("space", func(sp *config.SP) { sp.CitizenSpace = true }),
+		func(c *config.Config) { c.Broker.CitizenSpaceURL = "https://espace.example" })
+	return &rig{Stack: s}, h
+}
+
+// accountOf logs identity in at the citizen space's registration, through
+// idp, in a new browser, and reads the account id it is given.
+func (r *rig) accountOf(t *testing.T, idp, identity string) string {
+	t.Helper()
+	u, _, _ := r.browser().login(t, authParams("client_id", "space"), idp, identity, nil)
+	acct, _ := r.redeem(t, "space", u).ID["sesame_account"].(string)
+	if acct == "" {
+		t.Fatal("no sesame_account for the citizen space")
+	}
+	return acct
+}
+
+// waitHistory polls the account's history until ok holds of it.
+func waitHistory(t *testing.T, h history.Store, acct string, ok func([]history.Entry) bool) []history.Entry {
+	t.Helper()
+	for range 200 {
+		p, err := h.List(context.Background(), history.Query{Account: acct, Limit: history.MaxLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok(p.Entries) {
+			return p.Entries
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the history never showed the rows expected")
+	return nil
+}
+
+// A login through an account the citizen blocked ends, once the IdP has
+// authenticated them, on S020040 with the way to undo it; through another
+// account it works; allowed again, the first works again. The refusal is
+// a history row.
+func TestBlockedIdP(t *testing.T) {
+	r, h := blockingRig(t)
+	acct := r.accountOf(t, "laposte", "angela-dubois")
+	set := func(allowImpots bool) {
+		t.Helper()
+		if err := h.SetPreferences(context.Background(), history.Preferences{Account: acct,
+			IdPs: map[string]bool{"impots": allowImpots, "laposte": true}, AllowFuture: true}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(false)
+	b := r.browser()
+	resp, body := b.callback(t, authParams(), "impots", "angela-dubois", nil)
+	wantPage(t, resp, body, http.StatusForbidden, "S020040")
+	if !strings.Contains(body, `href="https://espace.example/comptes"`) || !strings.Contains(body, `href="/authorize/choose"`) {
+		t.Errorf("the blocked page links neither the citizen space nor the chooser:\n%s", body)
+	}
+	// Another person is not concerned; another account of this one works.
+	if u, _, _ := r.browser().login(t, authParams(), "impots", "helene-lefevre", nil); u.Query().Get("code") == "" {
+		t.Errorf("another person through impots: %s", u)
+	}
+	if u, _, _ := r.browser().login(t, authParams(), "laposte", "angela-dubois", nil); u.Query().Get("code") == "" {
+		t.Errorf("through laposte: %s", u)
+	}
+	set(true)
+	if u, _, _ := r.browser().login(t, authParams(), "impots", "angela-dubois", nil); u.Query().Get("code") == "" {
+		t.Errorf("impots allowed again: %s", u)
+	}
+	page := waitHistory(t, h, acct, func(es []history.Entry) bool {
+		return slices.ContainsFunc(es, func(e history.Entry) bool { return e.Kind == history.KindBlocked })
+	})
+	for _, e := range page {
+		if e.Kind == history.KindBlocked && (e.IdP != "impots" || e.SP != teststack.SPID || e.Detail != "S020040") {
+			t.Errorf("blocked row %+v", e)
+		}
+	}
+}
+
+// A session opened through an account that the citizen blocks afterwards
+// serves no other SP: the SSO goes back to the chooser (and prompt=none
+// gets login_required).
+func TestBlockedIdPEndsSSO(t *testing.T) {
+	r, h := blockingRig(t)
+	acct := r.accountOf(t, "laposte", "angela-dubois")
+	r.login(t, authParams(), "impots", "angela-dubois", nil)
+	r.sso(t, authParams())
+	if err := h.SetPreferences(context.Background(), history.Preferences{Account: acct, IdPs: map[string]bool{"impots": false}, AllowFuture: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	wantLocation(t, r.authorize(t, authParams()), "/authorize/choose")
+	wantSPError(t, r, r.authorize(t, authParams("prompt", "none")), "login_required")
+}

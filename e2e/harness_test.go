@@ -77,6 +77,9 @@ const (
 
 	brokerClientAtIdPs = "sesame-std"
 
+	spaceID     = "citizen-space"
+	spaceSecret = "e2e-only-citizen-space-secret-0123456789ab"
+
 	// demoSPPlusID is the demo SP's registration on "+" (private_key_jwt
 	// with the keys the demo SP publishes at /jwks); plusSPID is the test
 	// itself as a "+" SP, whose keys are inline in the config.
@@ -114,6 +117,20 @@ type stackOptions struct {
 	// Memory runs the broker on its embedded in-memory store instead of
 	// a private redis-server.
 	Memory bool
+	// Citizen adds the citizen space (sesame dashboard, a fourth
+	// process), the history store and the mail, sent to SMTP.
+	Citizen *citizenOptions
+}
+
+// citizenOptions are the citizen space's parts.
+type citizenOptions struct {
+	// PostgresURL puts the history in that database; empty: a SQLite
+	// file in the stack's folder.
+	PostgresURL string
+	// SMTP is the relay (an in-process server of the test), on loopback
+	// without TLS.
+	SMTPHost string
+	SMTPPort int
 }
 
 // stack is one running broker, mock-IdP and demo-SP trio.
@@ -124,6 +141,10 @@ type stack struct {
 	// DPKeys are the dgfip mock data provider's private keys.
 	DPKeys jose.JSONWebKeySet
 	DemoSP string // the demo SP's base URL
+	// Dashboard is the citizen space's base URL, and HistoryPath its
+	// SQLite file (with stackOptions.Citizen).
+	Dashboard   string
+	HistoryPath string
 	// RP is the base of URIs registered for the test itself acting as an
 	// SP; nothing listens there.
 	RP      string
@@ -196,12 +217,14 @@ var errPortTaken = errors.New("port already in use")
 // waiting until each answers.
 func (s *stack) launch(t *testing.T, opts stackOptions) error {
 	t.Helper()
-	ports := freePorts(t, 5)
+	ports := freePorts(t, 6)
 	s.Broker = fmt.Sprintf("http://localhost:%d", ports[0])
 	s.Providers = fmt.Sprintf("http://localhost:%d", ports[1])
 	s.DemoSP = fmt.Sprintf("http://localhost:%d", ports[2])
 	s.RP = fmt.Sprintf("http://localhost:%d", ports[3])
 	s.Plus = fmt.Sprintf("http://localhost:%d", ports[4])
+	s.Dashboard = fmt.Sprintf("http://localhost:%d", ports[5])
+	s.HistoryPath = filepath.Join(s.dir, "history.db")
 	s.PlusSP.RedirectURI = s.RP + "/plus/callback"
 	s.PlusSP.PostLogoutURI = s.RP + "/plus/logged-out"
 	s.Clients[demoSPID] = spClient{
@@ -232,13 +255,15 @@ func (s *stack) launch(t *testing.T, opts stackOptions) error {
 		Demo: s.Clients[demoSPID], Other: s.Clients[otherSPID], PlusSP: s.PlusSP,
 		RedisURL: s.RedisURL, SessionKey: randomKey(t), IdPSecrets: idpSecrets,
 		SubSecret: subSecret,
+		Citizen:   opts.Citizen, DashboardPort: ports[5], Dashboard: s.Dashboard, SpaceSecret: spaceSecret,
+		CookieKey: randomKey(t), HistoryPath: s.HistoryPath,
 	})
 
 	broker := s.start(t, "broker", cfgPath)
 	providers := s.start(t, "providers", cfgPath)
 	demo := s.start(t, "demo-sp", cfgPath)
 	// /readyz also proves the broker reaches its store.
-	for _, w := range []struct {
+	ready := []struct {
 		p   *proc
 		url string
 	}{
@@ -246,7 +271,14 @@ func (s *stack) launch(t *testing.T, opts stackOptions) error {
 		{broker, s.Plus + "/readyz"},
 		{providers, s.IdPIssuer("impots") + "/.well-known/openid-configuration"},
 		{demo, s.DemoSP + "/healthz"},
-	} {
+	}
+	if opts.Citizen != nil {
+		ready = append(ready, struct {
+			p   *proc
+			url string
+		}{s.start(t, "dashboard", cfgPath), s.Dashboard + "/healthz"})
+	}
+	for _, w := range ready {
 		if err := waitReady(w.p, w.url); err != nil {
 			return err
 		}
@@ -429,6 +461,11 @@ type configData struct {
 	IdPSecrets                                      map[string]string
 	// DPKeys is the file of the dgfip mock's private keys.
 	DPKeys string
+	// The citizen space, when Citizen is set.
+	Citizen                           *citizenOptions
+	DashboardPort                     int
+	Dashboard, SpaceSecret, CookieKey string
+	HistoryPath                       string
 }
 
 // configTemplate is config/dev.yaml with this stack's ports, the test's
@@ -445,6 +482,9 @@ broker:
   session_keys: ["{{.SessionKey}}"]
   theme: dsfr
   leeway: 10s
+{{- if .Citizen}}
+  citizen_space_url: "{{.Dashboard}}"
+{{- end}}
   identity_providers:
     - id: impots
       name: impots.gouv.fr
@@ -515,6 +555,16 @@ broker:
           scopes: [openid, identite_pivot, email]
           userinfo_signed_response_alg: {{.Other.SignedUserinfo}}
           id_token_signed_response_alg: {{.Other.Alg}}
+{{- if .Citizen}}
+        - client_id: citizen-space
+          client_secret: "{{.SpaceSecret}}"
+          name: Mon espace Sésame
+          sector: espace.sesame.localhost
+          citizen_space: true
+          redirect_uris: ["{{.Dashboard}}/callback"]
+          post_logout_redirect_uris: ["{{.Dashboard}}/"]
+          scopes: [openid, given_name, email]
+{{- end}}
 
     - id: plus
       level: plus
@@ -609,6 +659,9 @@ demo_sp:
   client_secret: "{{.Demo.Secret}}"
   scopes: [openid, identite_pivot, email, dgfip_rfr, dgfip_nbpart, cnaf_quotient_familial, cnaf_composition_familiale]
   acr_values: eidas1
+{{- if .Citizen}}
+  citizen_space_url: "{{.Dashboard}}"
+{{- end}}
   data_providers:
     - {id: dgfip, name: DGFiP, url: "{{.Providers}}/dp/dgfip"}
     - {id: cnaf, name: CNAF, url: "{{.Providers}}/dp/cnaf"}
@@ -620,6 +673,29 @@ demo_sp:
     dpop: true
     scopes: [openid, identite_pivot, email, dgfip_rfr, dgfip_nbpart, cnaf_quotient_familial, cnaf_composition_familiale]
     acr_values: eidas3
+{{- with .Citizen}}
+
+dashboard:
+  listen: "127.0.0.1:{{$.DashboardPort}}"
+  base_url: "{{$.Dashboard}}"
+  issuer: "{{$.Broker}}"
+  client_id: citizen-space
+  client_secret: "{{$.SpaceSecret}}"
+  cookie_key: "{{$.CookieKey}}"
+history:
+{{- if .PostgresURL}}
+  driver: postgres
+  url: "{{.PostgresURL}}"
+{{- else}}
+  driver: sqlite
+  path: "{{$.HistoryPath}}"
+{{- end}}
+  flush_every: 50ms
+mail:
+  from: "Sésame (e2e) <ne-pas-repondre@sesame.localhost>"
+  smtp: {host: "{{.SMTPHost}}", port: {{.SMTPPort}}, tls: none}
+  retries: 2
+{{- end}}
 `))
 
 func writeConfig(t *testing.T, path string, d configData) {

@@ -4,7 +4,8 @@
 //	sesame broker       [-config FILE]
 //	sesame providers    [-config FILE]
 //	sesame demo-sp      [-config FILE]
-//	sesame dev          [-config FILE]   all three in one process
+//	sesame dashboard    [-config FILE]   the citizen space
+//	sesame dev          [-config FILE]   all of them in one process
 //	sesame check-config FILE
 //	sesame keys signing [-alg ES256,RS256] > keys.json
 //	sesame keys session
@@ -28,6 +29,7 @@ import (
 
 	"github.com/sesame-id/sesame/broker"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/dashboard"
 	demosp "github.com/sesame-id/sesame/demo-sp"
 	"github.com/sesame-id/sesame/providers"
 )
@@ -38,7 +40,8 @@ commands:
   broker        run the federation broker
   providers     run the mock identity providers
   demo-sp       run the demo service provider
-  dev           run broker, mock IdPs and demo SP in one process
+  dashboard     run the citizen space ("Mon espace Sésame")
+  dev           run broker, mock IdPs, demo SP and citizen space in one process
   check-config  validate a config file and explain every error
   keys          generate keys: "keys signing" (private JWKS), "keys session" (AES key) or "keys dataprovider" (a mock data provider's decryption keys)
 `
@@ -51,7 +54,7 @@ func main() {
 	cmd, args := os.Args[1], os.Args[2:]
 	var err error
 	switch cmd {
-	case "broker", "providers", "demo-sp", "dev":
+	case "broker", "providers", "demo-sp", "dashboard", "dev":
 		err = run(cmd, args)
 	case "check-config":
 		err = checkConfig(args, os.Stdout)
@@ -95,6 +98,19 @@ func checkConfig(args []string, out io.Writer) error {
 	if cfg.DemoSP != nil {
 		parts = append(parts, "demo SP")
 	}
+	if cfg.Dashboard != nil {
+		parts = append(parts, "citizen space")
+	}
+	if cfg.History != nil {
+		parts = append(parts, "history ("+cfg.History.Driver+")")
+	}
+	if cfg.Mail != nil {
+		m := "mail (outbox)"
+		if cfg.Mail.SMTP.Host != "" {
+			m = "mail (SMTP " + cfg.Mail.SMTP.Host + ")"
+		}
+		parts = append(parts, m)
+	}
 	fmt.Fprintf(out, "%s: OK: %v\n", args[0], parts)
 	return nil
 }
@@ -127,11 +143,25 @@ func run(cmd string, args []string) error {
 	var drainers []func()
 	want := func(part string) bool { return cmd == part || cmd == "dev" }
 
+	// The history and the mail queue, for the broker and the citizen
+	// space; closed last, once the listeners are down, so that what
+	// waits is written and sent.
+	var shared *citizen
+	if want("broker") || want("dashboard") {
+		c, extra, err := openCitizen(cfg, log)
+		if err != nil {
+			return err
+		}
+		shared = c
+		defer shared.close(log)
+		servers = append(servers, extra...)
+	}
+
 	if want("broker") {
 		if cfg.Broker == nil {
 			return fmt.Errorf("%s has no broker section", *path)
 		}
-		b, err := broker.New(cfg.Broker, log)
+		b, err := broker.New(cfg.Broker, log, shared.brokerOptions(cfg, log)...)
 		if err != nil {
 			return err
 		}
@@ -166,6 +196,17 @@ func run(cmd string, args []string) error {
 			return err
 		}
 		servers = append(servers, server{"demo SP", cfg.DemoSP.Listen, cfg.DemoSP.BaseURL, a})
+	}
+	if want("dashboard") && (cmd == "dashboard" || cfg.Dashboard != nil) {
+		if cfg.Dashboard == nil {
+			return fmt.Errorf("%s has no dashboard section", *path)
+		}
+		d, err := dashboard.New(cfg.Dashboard, shared.history, shared.mailerOrNil(), log,
+			dashboard.WithRetention(cfg.History.Retention.D(config.DefaultRetention)))
+		if err != nil {
+			return err
+		}
+		servers = append(servers, server{"citizen space", cfg.Dashboard.Listen, cfg.Dashboard.BaseURL, d})
 	}
 	return serve(log, servers, func() {
 		for _, d := range drainers {
