@@ -1,16 +1,25 @@
 package broker_test
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/sesame-id/sesame/broker"
 	"github.com/sesame-id/sesame/broker/authreq"
 	"github.com/sesame-id/sesame/broker/identity"
 	"github.com/sesame-id/sesame/broker/teststack"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/audit"
+	"github.com/sesame-id/sesame/internal/history"
+	"github.com/sesame-id/sesame/internal/history/sqlite"
+	"github.com/sesame-id/sesame/internal/mail"
 	"github.com/sesame-id/sesame/internal/testredis"
 )
 
@@ -143,5 +152,40 @@ func BenchmarkIntrospect(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkLoginCitizen is BenchmarkLoginMemory with the citizen space's
+// parts on: the history fed through the audit seam (a real SQLite file,
+// in batches), the preferences read at the callback, and the connection
+// e-mail queued to the development outbox.
+func BenchmarkLoginCitizen(b *testing.B) {
+	h, err := sqlite.Open(filepath.Join(b.TempDir(), "history.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	q := mail.NewQueue(mail.NewOutbox(), 1000, 1, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer q.Close(context.Background())
+	feeder := history.NewFeeder(h, broker.HistoryNames(&config.Broker{}), history.FeederConfig{}, nil)
+	defer feeder.Close(context.Background())
+	s := teststack.NewWith(b, []broker.Option{broker.WithHistory(h), broker.WithMailer(q),
+		broker.WithAudit(audit.Sinks{audit.Log{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, feeder})})
+	params := teststack.AuthParams()
+	b.ResetTimer()
+	for b.Loop() {
+		s.Browser = teststack.NewBrowser()
+		u := s.Login(b, params, "impots", "angela-dubois")
+		status, out := s.Token(b, url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")}, "redirect_uri": {teststack.SPRedirect}}, true)
+		if status != 200 {
+			b.Fatalf("token: %d %v", status, out)
+		}
+		if got := s.UserinfoStatus(b, "Bearer "+out["access_token"].(string)); got != 200 {
+			b.Fatalf("userinfo: %d", got)
+		}
+	}
+	b.StopTimer()
+	if st := feeder.Stats(); st.Dropped > 0 || st.Failed > 0 {
+		b.Fatalf("history rows lost: %+v", st)
 	}
 }

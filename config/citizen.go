@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -94,6 +95,10 @@ type Dashboard struct {
 	DataScopes        []DataScope    `yaml:"data_scopes"`
 	// PageSize is the history's page size (default 20).
 	PageSize int `yaml:"page_size"`
+	// TrustedProxies are the CIDR ranges of the reverse proxies in front
+	// of the space, as the broker's: its rate limit then counts the
+	// client they name in X-Forwarded-For.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // DashboardIdP is an account as the citizen space shows it.
@@ -200,6 +205,11 @@ func (d *Dashboard) validate(b *Broker, p *Problems) {
 	}
 	if d.PageSize <= 0 {
 		d.PageSize = 20
+	}
+	for i, cidr := range d.TrustedProxies {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			p.add("dashboard", fmt.Sprintf("trusted_proxies[%d]", i), "%q: expected a CIDR range such as 10.0.0.0/8", cidr)
+		}
 	}
 	if b != nil {
 		if len(d.IdentityProviders) == 0 {

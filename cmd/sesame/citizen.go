@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/sesame-id/sesame/broker"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/dashboard"
 	"github.com/sesame-id/sesame/internal/audit"
 	"github.com/sesame-id/sesame/internal/history"
 	"github.com/sesame-id/sesame/internal/history/postgres"
@@ -118,6 +120,34 @@ func (c *citizen) close(log *slog.Logger) {
 	if c.history != nil {
 		_ = c.history.Close()
 	}
+}
+
+// dashboardOptions are the citizen space's settings that come from other
+// sections: the retention, the data providers' names (from the broker
+// section of the same file, when there is one) and the proxies.
+func dashboardOptions(cfg *config.Config) []dashboard.Option {
+	opts := []dashboard.Option{dashboard.WithRetention(cfg.History.Retention.D(config.DefaultRetention))}
+	if cfg.Broker != nil {
+		names := map[string]string{}
+		for _, pl := range cfg.Broker.Platforms {
+			for _, dp := range pl.DataProviders {
+				if dp.Name != "" {
+					names[dp.ClientID] = dp.Name
+				}
+			}
+		}
+		opts = append(opts, dashboard.WithDataProviderNames(names))
+	}
+	var proxies []netip.Prefix
+	for _, c := range cfg.Dashboard.TrustedProxies {
+		if p, err := netip.ParsePrefix(c); err == nil {
+			proxies = append(proxies, p.Masked())
+		}
+	}
+	if len(proxies) > 0 {
+		opts = append(opts, dashboard.WithTrustedProxies(proxies...))
+	}
+	return opts
 }
 
 func auditSinks(log *slog.Logger, feeder *history.Feeder) audit.Sink {

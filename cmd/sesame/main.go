@@ -201,8 +201,7 @@ func run(cmd string, args []string) error {
 		if cfg.Dashboard == nil {
 			return fmt.Errorf("%s has no dashboard section", *path)
 		}
-		d, err := dashboard.New(cfg.Dashboard, shared.history, shared.mailerOrNil(), log,
-			dashboard.WithRetention(cfg.History.Retention.D(config.DefaultRetention)))
+		d, err := dashboard.New(cfg.Dashboard, shared.history, shared.mailerOrNil(), log, dashboardOptions(cfg)...)
 		if err != nil {
 			return err
 		}

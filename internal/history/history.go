@@ -59,7 +59,8 @@ type Entry struct {
 	ACR string
 	// Scopes are the scopes passed on (a connection), or served (data).
 	Scopes []string
-	// DataProvider is the data provider's id (a data row).
+	// DataProvider is the data provider's client_id (a data row), as the
+	// audit events name it.
 	DataProvider string
 	// Code is the connection code of a connection (also in its e-mail),
 	// or the code a report is about.
