@@ -101,3 +101,12 @@ func (m *Metrics) exchange(idp string, d time.Duration) {
 		m.upstream.WithLabelValues(idp).Observe(d.Seconds())
 	}
 }
+
+// CountFunc registers a counter whose value fn reads at each scrape, for
+// the parts the broker's process runs beside it (the history feeder, the
+// mail queue), under one name with an outcome label.
+func (m *Metrics) CountFunc(name, help, outcome string, fn func() float64) {
+	m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: name, Help: help, ConstLabels: prometheus.Labels{"outcome": outcome},
+	}, fn))
+}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"os"
@@ -32,6 +33,22 @@ func TestE2ECitizenSpace(t *testing.T) {
 	t.Run("stores hold no identity", func(t *testing.T) {
 		checkNoIdentityInRedis(t, st)
 		checkNoIdentityInFiles(t, st.HistoryPath, st.HistoryPath+"-wal")
+	})
+	t.Run("every log line is JSON", func(t *testing.T) {
+		for _, name := range []string{"broker", "dashboard"} {
+			lines := strings.Split(strings.TrimSpace(st.logText(name)), "\n")
+			for _, line := range lines {
+				if !json.Valid([]byte(line)) {
+					t.Fatalf("%s log line is not JSON: %q", name, line)
+				}
+				if name == "dashboard" && strings.Contains(line, "angela.dubois@example.org") {
+					t.Errorf("the dashboard logs an address: %s", line)
+				}
+			}
+			if len(lines) < 3 {
+				t.Errorf("%s wrote %d log lines", name, len(lines))
+			}
+		}
 	})
 }
 

@@ -93,6 +93,24 @@ func (c *citizen) brokerOptions(cfg *config.Config, log *slog.Logger) []broker.O
 	return opts
 }
 
+// metrics exposes the feeder's and the mail queue's counters with the
+// broker's series.
+func (c *citizen) metrics(m *broker.Metrics) {
+	if f := c.feeder; f != nil {
+		const name, help = "sesame_history_rows_total", "Rows of the citizens' history by outcome: written, dropped (queue full), failed (store errors)."
+		m.CountFunc(name, help, "written", func() float64 { return float64(f.Stats().Written) })
+		m.CountFunc(name, help, "dropped", func() float64 { return float64(f.Stats().Dropped) })
+		m.CountFunc(name, help, "failed", func() float64 { return float64(f.Stats().Failed) })
+	}
+	if q := c.mailer; q != nil {
+		const name, help = "sesame_mail_messages_total", "Citizens' e-mails by outcome: sent, retried, dropped (queue full), failed (given up)."
+		m.CountFunc(name, help, "sent", func() float64 { return float64(q.Stats().Sent) })
+		m.CountFunc(name, help, "retried", func() float64 { return float64(q.Stats().Retried) })
+		m.CountFunc(name, help, "dropped", func() float64 { return float64(q.Stats().Dropped) })
+		m.CountFunc(name, help, "failed", func() float64 { return float64(q.Stats().Failed) })
+	}
+}
+
 // mailerOrNil keeps a nil *Queue from becoming a non-nil interface.
 func (c *citizen) mailerOrNil() mail.Mailer {
 	if c.mailer == nil {

@@ -166,6 +166,7 @@ func run(cmd string, args []string) error {
 			return err
 		}
 		defer b.Close()
+		shared.metrics(b.Metrics)
 		log.Info("broker store", "backend", b.Backend)
 		for _, p := range b.Platforms {
 			servers = append(servers, server{"broker", p.Listen(), p.Issuer(), p})
