@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -222,4 +223,51 @@ func TestBlockedIdPEndsSSO(t *testing.T) {
 	}
 	wantLocation(t, r.authorize(t, authParams()), "/authorize/choose")
 	wantSPError(t, r, r.authorize(t, authParams("prompt", "none")), "login_required")
+}
+
+// countingHistory is a real history store that counts the calls made to it.
+type countingHistory struct {
+	history.Store
+	prefs, appends atomic.Int64
+}
+
+func (c *countingHistory) Preferences(ctx context.Context, acct string) (history.Preferences, bool, error) {
+	c.prefs.Add(1)
+	return c.Store.Preferences(ctx, acct)
+}
+
+func (c *countingHistory) Append(ctx context.Context, es []history.Entry) error {
+	c.appends.Add(1)
+	return c.Store.Append(ctx, es)
+}
+
+// What a login costs the history store: one read of the preferences at
+// the callback (and one at an SSO), and no write in any request: rows
+// go in batches, from the feeder's goroutine, after the answers.
+func TestHistoryRoundTrips(t *testing.T) {
+	h, err := sqlite.Open(filepath.Join(t.TempDir(), "history.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	c := &countingHistory{Store: h}
+	feeder := history.NewFeeder(c, nil, history.FeederConfig{FlushEvery: time.Hour, BatchSize: 1000}, nil)
+	s := teststack.NewWith(t, []broker.Option{broker.WithHistory(c), broker.WithAudit(feeder)})
+	r := &rig{Stack: s}
+	u, _, _ := r.login(t, authParams(), "impots", "angela-dubois", nil)
+	tok := r.redeem(t, teststack.SPID, u)
+	r.userinfo(t, tok.AccessToken)
+	if p, a := c.prefs.Load(), c.appends.Load(); p != 1 || a != 0 {
+		t.Errorf("a login: %d preference reads and %d appends, want 1 and 0", p, a)
+	}
+	r.sso(t, authParams())
+	if p := c.prefs.Load(); p != 2 {
+		t.Errorf("an SSO: %d preference reads in all, want 2", p)
+	}
+	if err := feeder.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if a := c.appends.Load(); a != 1 {
+		t.Errorf("%d appends at Close, want the one batch", a)
+	}
 }
