@@ -202,7 +202,8 @@ func run(cmd string, args []string) error {
 			return fmt.Errorf("%s has no dashboard section", *path)
 		}
 		d, err := dashboard.New(cfg.Dashboard, shared.history, shared.mailerOrNil(), log,
-			dashboard.WithRetention(cfg.History.Retention.D(config.DefaultRetention)))
+			dashboard.WithRetention(cfg.History.Retention.D(config.DefaultRetention)),
+			dashboard.WithDataProviderNames(dashboard.DataProviderNames(cfg.Broker)))
 		if err != nil {
 			return err
 		}
