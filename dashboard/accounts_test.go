@@ -134,7 +134,7 @@ func TestCannotBlockTheCurrentAccount(t *testing.T) {
 	if _, found, _ := e.store.Preferences(t.Context(), acct); found {
 		t.Error("preferences were saved")
 	}
-	for _, r := range e.store.entries() {
+	for _, r := range e.store.entries(t) {
 		if r.Kind == history.KindPreferences {
 			t.Errorf("a preference row was written: %+v", r)
 		}

@@ -137,6 +137,26 @@ func WithDataProviderNames(names map[string]string) Option {
 	}
 }
 
+// DataProviderNames are the names of the data providers of b's
+// platforms, keyed by client_id as the history rows hold them, for
+// WithDataProviderNames: without them the space would show the citizen a
+// client_id ("dp-dgfip") as the administration that received their data.
+// A nil b (a space configured without the broker's section) gives none.
+func DataProviderNames(b *config.Broker) map[string]string {
+	names := map[string]string{}
+	if b == nil {
+		return names
+	}
+	for _, pl := range b.Platforms {
+		for _, dp := range pl.DataProviders {
+			if dp.Name != "" {
+				names[dp.ClientID] = dp.Name
+			}
+		}
+	}
+	return names
+}
+
 // WithReportRateLimit lets each network (an IPv4 address, an IPv6 /64)
 // post n reports per window (default 10 per 10 minutes): a code is too
 // long to guess, but nobody should get to try.

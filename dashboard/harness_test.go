@@ -77,7 +77,7 @@ func (o *outbox) sent() []mail.Message {
 // its own loopback port, with real HTTP between them.
 type env struct {
 	stack *teststack.Stack
-	store *memHistory
+	store *testStore
 	mails *outbox
 	app   *App
 	// URL is the space's base URL.
@@ -126,7 +126,7 @@ func newEnv(t *testing.T, ec envConfig) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{store: newMemHistory(), mails: &outbox{}, URL: "http://" + ln.Addr().String()}
+	e := &env{store: newTestStore(t), mails: &outbox{}, URL: "http://" + ln.Addr().String()}
 	opts := append([]teststack.Option{teststack.CitizenSpace(e.URL), names}, ec.stack...)
 	e.stack = teststack.NewWithHistory(t, e.store, opts...)
 	cfg := &config.Dashboard{
@@ -268,7 +268,7 @@ func (e *env) waitRows(t *testing.T, n int, ok func(history.Entry) bool) []histo
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		var got []history.Entry
-		for _, r := range e.store.entries() {
+		for _, r := range e.store.entries(t) {
 			if ok(r) {
 				got = append(got, r)
 			}
@@ -277,7 +277,7 @@ func (e *env) waitRows(t *testing.T, n int, ok func(history.Entry) bool) []histo
 			return got
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d history rows after 3s, want %d; rows: %+v", len(got), n, e.store.entries())
+			t.Fatalf("%d history rows after 3s, want %d; rows: %+v", len(got), n, e.store.entries(t))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

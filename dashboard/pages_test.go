@@ -334,3 +334,20 @@ func TestRetentionOption(t *testing.T) {
 		t.Errorf("retention of 48h:\n%s", page)
 	}
 }
+
+// The data providers are named from the broker's section, by the
+// client_id the history rows hold; one without a name is left out (the
+// space then shows what the row holds).
+func TestDataProviderNames(t *testing.T) {
+	b := &config.Broker{Platforms: []config.Platform{
+		{DataProviders: []config.DataProvider{{ID: "dgfip", Name: "DGFiP", ClientID: "dp-dgfip"}}},
+		{DataProviders: []config.DataProvider{{ID: "dgfip", Name: "DGFiP", ClientID: "dp-dgfip"}, {ID: "cnaf", ClientID: "dp-cnaf"}}},
+	}}
+	got := DataProviderNames(b)
+	if len(got) != 1 || got["dp-dgfip"] != "DGFiP" {
+		t.Errorf("names %v, want dp-dgfip: DGFiP only", got)
+	}
+	if got := DataProviderNames(nil); len(got) != 0 {
+		t.Errorf("names without a broker section: %v", got)
+	}
+}

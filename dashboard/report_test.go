@@ -59,7 +59,7 @@ func TestReport(t *testing.T) {
 		t.Errorf("second report: %d\n%s", resp.StatusCode, page)
 	}
 	reports := 0
-	for _, r := range e.store.entries() {
+	for _, r := range e.store.entries(t) {
 		if r.Kind == history.KindReport {
 			reports++
 		}
@@ -137,7 +137,7 @@ func TestReportCSRF(t *testing.T) {
 	if resp, _ := c.post(t, "/signalement", url.Values{"csrf": {token + "x"}, "code": {conn.Code}}); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("wrong token: %d", resp.StatusCode)
 	}
-	for _, r := range e.store.entries() {
+	for _, r := range e.store.entries(t) {
 		if r.Kind == history.KindReport {
 			t.Fatal("a report was recorded without a valid token")
 		}

@@ -18,6 +18,9 @@ import (
 // browserStepTimeout bounds every browser action.
 const browserStepTimeout = 30 * time.Second
 
+// The browser window's size: a desktop screen.
+const desktopWidth, desktopHeight = 1280, 1024
+
 // findChromium returns Debian's chromium. Without it the test fails in CI
 // (or with SESAME_REQUIRE_CHROMIUM=1) and is skipped elsewhere.
 func findChromium(t *testing.T) string {
@@ -35,12 +38,10 @@ func findChromium(t *testing.T) string {
 	return ""
 }
 
-// TestBrowserLogin clicks through a login in a real headless chromium:
-// demo SP → chooser → mock IdP → information page → demo SP showing the
-// citizen's name, once per IdP, each in a fresh browser context.
-func TestBrowserLogin(t *testing.T) {
-	chromium := findChromium(t)
-	st := startStack(t, stackOptions{})
+// artifactsDir is the folder of the browser tests' screenshots
+// (e2e/artifacts, which CI keeps), made if need be.
+func artifactsDir(t *testing.T) string {
+	t.Helper()
 	artifacts, err := filepath.Abs("artifacts")
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +49,13 @@ func TestBrowserLogin(t *testing.T) {
 	if err := os.MkdirAll(artifacts, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return artifacts
+}
 
+// startChromium starts headless chromium for the test and returns its
+// first tab's context; each login opens its own browser context in it.
+func startChromium(t *testing.T, chromium string) context.Context {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium),
 		chromedp.Headless,
@@ -63,7 +70,7 @@ func TestBrowserLogin(t *testing.T) {
 		chromedp.Flag("lang", "fr-FR"),
 		chromedp.Flag("accept-lang", "fr-FR,fr"),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1024),
+		chromedp.WindowSize(desktopWidth, desktopHeight),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc)
@@ -74,6 +81,17 @@ func TestBrowserLogin(t *testing.T) {
 	if err := firstRun(browserCtx, cancelBrowser); err != nil {
 		t.Fatalf("start chromium %s: %v", chromium, err)
 	}
+	return browserCtx
+}
+
+// TestBrowserLogin clicks through a login in a real headless chromium:
+// demo SP → chooser → mock IdP → information page → demo SP showing the
+// citizen's name, once per IdP, each in a fresh browser context.
+func TestBrowserLogin(t *testing.T) {
+	chromium := findChromium(t)
+	st := startStack(t, stackOptions{})
+	artifacts := artifactsDir(t)
+	browserCtx := startChromium(t, chromium)
 
 	std := browserPlatform{Issuer: st.Broker, Button: "sesame-connect", ACR: "eidas1", Name: "Sésame",
 		IdPs: []string{"impots", "ameli", "laposte"}}
@@ -121,63 +139,85 @@ func firstRun(ctx context.Context, cancel context.CancelFunc) error {
 	return nil
 }
 
-// browserLogin clicks through one login on pf; screenshots are named
-// chooser-<shot>.png and me-<shot>.png.
+// browserLogin clicks through one login on pf, in a new browser context
+// (cookies do not leak between logins).
 func browserLogin(t *testing.T, st *stack, browserCtx context.Context, artifacts string, pf browserPlatform, idp, identityID, shot string) {
-	who := loadIdentity(t, identityID)
-	// A new browser context per login: cookies do not leak between them.
 	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
 	defer cancel()
 	if err := firstRun(ctx, cancel); err != nil {
 		t.Fatalf("open a tab: %v", err)
 	}
+	tabLogin(t, st, &tab{t: t, ctx: ctx, artifacts: artifacts}, pf, idp, identityID, shot)
+}
 
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, scancel := context.WithTimeout(ctx, browserStepTimeout)
-		defer scancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			loc, _ := chromedp.Run(ctx, chromedp.Location())
-			t.Fatalf("%s: %v (page: %s)", what, err, loc)
-		}
+// tab is one browser tab of a test, with the steps the browser tests
+// take in it, each bounded by browserStepTimeout and fatal on failure.
+type tab struct {
+	t         *testing.T
+	ctx       context.Context
+	artifacts string
+}
+
+// do runs actions, saying what failed and where the browser was.
+func (b *tab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	sctx, scancel := context.WithTimeout(b.ctx, browserStepTimeout)
+	defer scancel()
+	if err := chromedp.Do(sctx, actions...); err != nil {
+		loc, _ := chromedp.Run(b.ctx, chromedp.Location())
+		b.t.Fatalf("%s: %v (page: %s)", what, err, loc)
 	}
-	text := func(sel string) string {
-		t.Helper()
-		sctx, scancel := context.WithTimeout(ctx, browserStepTimeout)
-		defer scancel()
-		s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return strings.TrimSpace(s)
+}
+
+// text is the text of the element sel, trimmed.
+func (b *tab) text(sel string) string {
+	b.t.Helper()
+	sctx, scancel := context.WithTimeout(b.ctx, browserStepTimeout)
+	defer scancel()
+	s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("read %s: %v", sel, err)
 	}
-	at := func(base string) {
-		t.Helper()
-		sctx, scancel := context.WithTimeout(ctx, browserStepTimeout)
-		defer scancel()
-		loc, err := chromedp.Run(sctx, chromedp.Location())
-		if err != nil {
-			t.Fatalf("location: %v", err)
-		}
-		u, err := url.Parse(loc)
-		if err != nil || u.Scheme+"://"+u.Host+u.Path != base {
-			t.Fatalf("browser is at %s, want %s", loc, base)
-		}
+	return strings.TrimSpace(s)
+}
+
+// at checks that the browser is at base (its query aside).
+func (b *tab) at(base string) {
+	b.t.Helper()
+	sctx, scancel := context.WithTimeout(b.ctx, browserStepTimeout)
+	defer scancel()
+	loc, err := chromedp.Run(sctx, chromedp.Location())
+	if err != nil {
+		b.t.Fatalf("location: %v", err)
 	}
-	screenshot := func(name string) {
-		t.Helper()
-		sctx, scancel := context.WithTimeout(ctx, browserStepTimeout)
-		defer scancel()
-		png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		path := filepath.Join(artifacts, name)
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", path)
+	u, err := url.Parse(loc)
+	if err != nil || u.Scheme+"://"+u.Host+u.Path != base {
+		b.t.Fatalf("browser is at %s, want %s", loc, base)
 	}
+}
+
+// screenshot writes the whole page to the artifacts folder as name.
+func (b *tab) screenshot(name string) {
+	b.t.Helper()
+	sctx, scancel := context.WithTimeout(b.ctx, browserStepTimeout)
+	defer scancel()
+	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(b.artifacts, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot: %s", path)
+}
+
+// tabLogin clicks through one login on pf in the tab b, from the demo
+// SP's home page to its /me; screenshots are named chooser-<shot>.png and
+// me-<shot>.png.
+func tabLogin(t *testing.T, st *stack, b *tab, pf browserPlatform, idp, identityID, shot string) {
+	who := loadIdentity(t, identityID)
+	ctx, do, text, at, screenshot := b.ctx, b.do, b.text, b.at, b.screenshot
 
 	do("open the demo SP", chromedp.Navigate(st.DemoSP+"/"), chromedp.WaitVisible(chromedp.ID(pf.Button)))
 	if pf.Radio != "" {

@@ -518,10 +518,10 @@ broker:
       client_secret: "{{index .IdPSecrets "msa"}}"
       acr_values: [eidas1, eidas2]
   data_scopes:
-    - {scope: dgfip_rfr, provider: dgfip, claims: [revenu_fiscal_de_reference], label_fr: Revenu fiscal de référence (DGFiP)}
-    - {scope: dgfip_nbpart, provider: dgfip, claims: [nombre_de_parts], label_fr: Nombre de parts fiscales (DGFiP)}
-    - {scope: cnaf_quotient_familial, provider: cnaf, claims: [quotient_familial], label_fr: Quotient familial (CNAF)}
-    - {scope: cnaf_composition_familiale, provider: cnaf, claims: [allocataires, enfants], label_fr: Composition du foyer (CNAF)}
+    - {scope: dgfip_rfr, provider: dgfip, claims: [revenu_fiscal_de_reference], label_fr: Revenu fiscal de référence (DGFiP), label_en: Reference tax income (DGFiP)}
+    - {scope: dgfip_nbpart, provider: dgfip, claims: [nombre_de_parts], label_fr: Nombre de parts fiscales (DGFiP), label_en: Number of tax shares (DGFiP)}
+    - {scope: cnaf_quotient_familial, provider: cnaf, claims: [quotient_familial], label_fr: Quotient familial (CNAF), label_en: Family quotient (CNAF)}
+    - {scope: cnaf_composition_familiale, provider: cnaf, claims: [allocataires, enfants], label_fr: Composition du foyer (CNAF), label_en: Household composition (CNAF)}
   platforms:
     - id: std
       listen: "127.0.0.1:{{.BrokerPort}}"
@@ -535,8 +535,8 @@ broker:
       id_token_ttl: 60s
       identity_providers: [impots, ameli, laposte]
       data_providers:
-        - {id: dgfip, client_id: dp-dgfip, client_secret: "e2e-dp-dgfip-secret-0123456789abcdef", jwks_uri: "{{.Providers}}/dp/dgfip/jwks", scopes: [dgfip_rfr, dgfip_nbpart, identite_pivot], introspection_encrypted_response_enc: A256GCM}
-        - {id: cnaf, client_id: dp-cnaf, client_secret: "e2e-dp-cnaf-secret-0123456789abcdef0", jwks_uri: "{{.Providers}}/dp/cnaf/jwks", scopes: [cnaf_quotient_familial, cnaf_composition_familiale, identite_pivot], introspection_encrypted_response_enc: A256GCM}
+        - {id: dgfip, name: DGFiP, client_id: dp-dgfip, client_secret: "e2e-dp-dgfip-secret-0123456789abcdef", jwks_uri: "{{.Providers}}/dp/dgfip/jwks", scopes: [dgfip_rfr, dgfip_nbpart, identite_pivot], introspection_encrypted_response_enc: A256GCM}
+        - {id: cnaf, name: CNAF, client_id: dp-cnaf, client_secret: "e2e-dp-cnaf-secret-0123456789abcdef0", jwks_uri: "{{.Providers}}/dp/cnaf/jwks", scopes: [cnaf_quotient_familial, cnaf_composition_familiale, identite_pivot], introspection_encrypted_response_enc: A256GCM}
       service_providers:
         - client_id: demo-sp
           client_secret: "{{.Demo.Secret}}"
@@ -580,8 +580,8 @@ broker:
       id_token_ttl: 60s
       identity_providers: [france-identite, laposte, msa]
       data_providers:
-        - {id: dgfip, client_id: dp-dgfip, client_secret: "e2e-dp-dgfip-secret-0123456789abcdef", jwks_uri: "{{.Providers}}/dp/dgfip/jwks", scopes: [dgfip_rfr, dgfip_nbpart, identite_pivot], introspection_encrypted_response_enc: A256GCM}
-        - {id: cnaf, client_id: dp-cnaf, client_secret: "e2e-dp-cnaf-secret-0123456789abcdef0", jwks_uri: "{{.Providers}}/dp/cnaf/jwks", scopes: [cnaf_quotient_familial, cnaf_composition_familiale, identite_pivot], introspection_encrypted_response_enc: A256GCM}
+        - {id: dgfip, name: DGFiP, client_id: dp-dgfip, client_secret: "e2e-dp-dgfip-secret-0123456789abcdef", jwks_uri: "{{.Providers}}/dp/dgfip/jwks", scopes: [dgfip_rfr, dgfip_nbpart, identite_pivot], introspection_encrypted_response_enc: A256GCM}
+        - {id: cnaf, name: CNAF, client_id: dp-cnaf, client_secret: "e2e-dp-cnaf-secret-0123456789abcdef0", jwks_uri: "{{.Providers}}/dp/cnaf/jwks", scopes: [cnaf_quotient_familial, cnaf_composition_familiale, identite_pivot], introspection_encrypted_response_enc: A256GCM}
       service_providers:
         - client_id: demo-sp-plus
           name: Démarche sensible de démonstration

@@ -146,15 +146,7 @@ func (c *citizen) close(log *slog.Logger) {
 func dashboardOptions(cfg *config.Config) []dashboard.Option {
 	opts := []dashboard.Option{dashboard.WithRetention(cfg.History.Retention.D(config.DefaultRetention))}
 	if cfg.Broker != nil {
-		names := map[string]string{}
-		for _, pl := range cfg.Broker.Platforms {
-			for _, dp := range pl.DataProviders {
-				if dp.Name != "" {
-					names[dp.ClientID] = dp.Name
-				}
-			}
-		}
-		opts = append(opts, dashboard.WithDataProviderNames(names))
+		opts = append(opts, dashboard.WithDataProviderNames(dashboard.DataProviderNames(cfg.Broker)))
 	}
 	var proxies []netip.Prefix
 	for _, c := range cfg.Dashboard.TrustedProxies {
