@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -28,6 +29,8 @@ func genKeys(args []string, out io.Writer) error {
 	switch args[0] {
 	case "init", "rotate", "status":
 		return keyDir(args[0], args[1:], out)
+	case "hsm-generate":
+		return hsmGenerate(args[1:], out)
 	case "session":
 		k := make([]byte, 32)
 		if _, err := rand.Read(k); err != nil {
@@ -71,7 +74,9 @@ const keysUsage = `usage:
   sesame keys init DIR [-alg ES256,RS256]              start a key directory (signing_keys_dir): one current key per alg
   sesame keys rotate DIR [-alg ALG,...] [-lead 10m] [-keep 24h] [-hsm-label LABEL [-kid KID]]
                                                        move the states on and prepare the next key
-  sesame keys status DIR                               each key's state now`
+  sesame keys status DIR                               each key's state now
+  sesame keys hsm-generate -module LIB -token-label T [-pin-env SESAME_HSM_PIN] -label L [-alg ES256]
+                                                       make a key pair inside the HSM (sesame-hsm binary only)`
 
 // keyDir runs the key directory commands: init, rotate and status. Flags
 // may come before or after DIR.
@@ -165,4 +170,49 @@ func stamp(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// hsmGenerate makes a signing key pair inside an HSM and prints its
+// public JWK; `keys rotate -hsm-label` then makes it the next key.
+func hsmGenerate(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("keys hsm-generate", flag.ContinueOnError)
+	fs.SetOutput(out)
+	module := fs.String("module", "", "the PKCS#11 library of the HSM")
+	token := fs.String("token-label", "", "the token's label")
+	pinEnv := fs.String("pin-env", "SESAME_HSM_PIN", "the environment variable holding the user PIN")
+	label := fs.String("label", "", "the label of the new key pair")
+	alg := fs.String("alg", "ES256", "ES256, RS256 or PS256")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *module == "" || *token == "" || *label == "" {
+		return errors.New("usage: sesame keys hsm-generate -module LIB -token-label T [-pin-env SESAME_HSM_PIN] -label L [-alg ES256]")
+	}
+	pin, ok := os.LookupEnv(*pinEnv)
+	if !ok {
+		return fmt.Errorf("keys hsm-generate: the environment variable %s (-pin-env) holding the PIN is not set", *pinEnv)
+	}
+	h, err := keys.OpenHSM(keys.HSMConfig{Module: *module, TokenLabel: *token, PIN: pin})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	if _, err := h.Signer(*label); err == nil {
+		return fmt.Errorf("keys hsm-generate: the token already has a key pair labelled %q", *label)
+	}
+	g, ok := h.(keys.HSMGenerator)
+	if !ok {
+		return errors.New("keys hsm-generate: this HSM implementation cannot make keys; use the HSM's own tools")
+	}
+	s, err := g.Generate(*label, *alg)
+	if err != nil {
+		return err
+	}
+	pub := jose.JSONWebKey{Key: s.Public(), KeyID: *label, Algorithm: *alg, Use: "sig"}
+	raw, err := json.MarshalIndent(pub, "", "  ")
+	if err != nil {
+		return fmt.Errorf("keys hsm-generate: encode the public key: %w", err)
+	}
+	fmt.Fprintf(out, "%s\n# made in the HSM, not extractable; make it the next key with:\n#   sesame keys rotate DIR -alg %s -hsm-label %s\n", raw, *alg, *label)
+	return nil
 }

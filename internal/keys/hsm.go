@@ -32,6 +32,14 @@ type HSM interface {
 	Close() error
 }
 
+// HSMGenerator is an HSM that can make key pairs (the PKCS#11 one can),
+// for `sesame keys hsm-generate`.
+type HSMGenerator interface {
+	// Generate makes a key pair for alg labelled label, which the HSM
+	// will never let out, and returns its signer.
+	Generate(label, alg string) (crypto.Signer, error)
+}
+
 // ErrNoPKCS11 is what opening an HSM gives in a binary built without
 // PKCS#11 support, which is the default build: PKCS#11 needs cgo and a
 // vendor's C library, and the default binary stays static and cgo-free.

@@ -290,7 +290,7 @@ func TestManifestProblems(t *testing.T) {
 }
 
 // The default build has no PKCS#11: opening an HSM says what to do.
-func TestOpenHSMWithoutSupport(t *testing.T) {
+func TestNoPKCS11Support(t *testing.T) {
 	if HSMSupported() {
 		t.Skip("built with -tags pkcs11")
 	}
