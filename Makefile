@@ -4,7 +4,7 @@ BIN := bin/sesame
 CONFIG ?= config/dev.yaml
 DSFR_VERSION ?= $(shell cat internal/web/static/dsfr/VERSION 2>/dev/null)
 
-.PHONY: run build test deps lint bench interop dsfr clean
+.PHONY: run build build-hsm test deps lint bench interop dsfr clean
 
 ## run: the whole demo (broker, mock IdPs, demo SP) on localhost, in-memory store
 run: build
@@ -14,18 +14,24 @@ run: build
 build:
 	$(GO) build -o $(BIN) ./cmd/sesame
 
-## deps: find or install redis-server, postgresql and chromium (the tests use real ones)
+## build-hsm: the binary with the PKCS#11 signer (cgo; the sesame-hsm image, deploy/Dockerfile.hsm)
+build-hsm:
+	CGO_ENABLED=1 $(GO) build -tags pkcs11 -o bin/sesame-hsm ./cmd/sesame
+
+## deps: find or install redis-server, postgresql, chromium, softhsm2 and gcc (the tests use real ones)
 deps:
 	@scripts/deps.sh
 
-## test: vet, then every test (unit, store suite on memory and Redis, history suite on SQLite and PostgreSQL, e2e, browser, fuzz seeds)
+## test: vet, then every test (unit, store suite on memory and Redis, history suite on SQLite and PostgreSQL, e2e, browser, fuzz seeds, PKCS#11 signer on SoftHSM2)
 test: deps
 	$(GO) vet ./...
+	CGO_ENABLED=1 $(GO) vet -tags pkcs11 ./...
 	@scripts/test.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	CGO_ENABLED=1 $(GO) vet -tags pkcs11 ./...
 
 ## bench: Go benchmarks of the hot paths
 bench: deps

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -113,7 +114,7 @@ func New(cfg *config.Broker, log *slog.Logger, opts ...Option) (*Broker, error) 
 			History: o.history, Mailer: o.mailer, CitizenSpaceURL: cfg.CitizenSpaceURL,
 		})
 		if err != nil {
-			_ = b.Store.Close()
+			_ = b.Close()
 			return nil, err
 		}
 		b.Platforms = append(b.Platforms, p)
@@ -124,8 +125,15 @@ func New(cfg *config.Broker, log *slog.Logger, opts ...Option) (*Broker, error) 
 	return b, nil
 }
 
-// Close releases the store.
-func (b *Broker) Close() error { return b.Store.Close() }
+// Close stops the platforms' key reloads, logs out of their HSMs and
+// releases the store.
+func (b *Broker) Close() error {
+	var errs []error
+	for _, p := range b.Platforms {
+		errs = append(errs, p.closeKeys())
+	}
+	return errors.Join(append(errs, b.Store.Close())...)
+}
 
 // Listen returns the platform's listen address.
 func (p *Platform) Listen() string { return p.cfg.Listen }

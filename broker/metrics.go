@@ -19,6 +19,9 @@ type Metrics struct {
 	logins   *prometheus.CounterVec
 	oauth    *prometheus.CounterVec
 	upstream *prometheus.HistogramVec
+	// keyReloads counts signing-key reloads by outcome, so that an alert
+	// fires when replicas keep failing to pick up a rotation.
+	keyReloads *prometheus.CounterVec
 }
 
 // NewMetrics registers the series on a fresh registry (with the Go runtime
@@ -44,8 +47,11 @@ func NewMetrics() *Metrics {
 			Name: "sesame_idp_exchange_duration_seconds", Help: "Code exchange, id_token check and userinfo at an IdP.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2, 4, 6, 10},
 		}, []string{"idp"}),
+		keyReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sesame_signing_key_reloads_total", Help: "Reloads of a platform's signing keys (SIGHUP and periodic) by outcome: ok or failed.",
+		}, []string{"platform", "outcome"}),
 	}
-	r.MustRegister(m.requests, m.duration, m.logins, m.oauth, m.upstream,
+	r.MustRegister(m.requests, m.duration, m.logins, m.oauth, m.upstream, m.keyReloads,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -93,6 +99,12 @@ func (m *Metrics) login(platform, idp, outcome string) {
 func (m *Metrics) oauthError(platform, endpoint, code string) {
 	if m != nil {
 		m.oauth.WithLabelValues(platform, endpoint, code).Inc()
+	}
+}
+
+func (m *Metrics) keyReload(platform, outcome string) {
+	if m != nil {
+		m.keyReloads.WithLabelValues(platform, outcome).Inc()
 	}
 }
 

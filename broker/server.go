@@ -17,8 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/sesame-id/sesame/broker/clientkeys"
 	"github.com/sesame-id/sesame/broker/oidcerr"
 	"github.com/sesame-id/sesame/broker/session"
@@ -41,7 +39,7 @@ var templates embed.FS
 type Platform struct {
 	cfg       config.Platform
 	subSecret []byte
-	signer    *keys.Set
+	signer    *keys.Ring
 	sessions  *session.Store
 	kv        store.Store
 	pages     *web.Renderer
@@ -80,6 +78,13 @@ type Platform struct {
 	// peers are the platforms of this process, itself included: an IdP's
 	// back-channel logout ends sessions on each of them.
 	peers []*Platform
+
+	// hsm holds the platform's HSM session, if its keys live in one;
+	// keysStop ends the periodic reload of the keys, keysDone says it
+	// ended.
+	hsm      keys.HSM
+	keysStop chan struct{}
+	keysDone chan struct{}
 }
 
 // Drain makes readiness fail from now on, ahead of a graceful shutdown.
@@ -116,7 +121,8 @@ type Options struct {
 }
 
 // NewPlatform builds the platform's handler. Signing keys come from the
-// configured files or, when none is set, are generated (dev only).
+// configured key directory or files or, when none is set, are generated
+// (dev only).
 func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 	p := &Platform{
 		cfg:        cfg,
@@ -147,21 +153,19 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 		}
 	}
 	var err error
-	if len(cfg.SigningKeys) > 0 {
-		p.signer, err = keys.Load(cfg.SigningKeys...)
-	} else if cfg.IsPlus() {
-		p.signer, err = keys.Generate(jose.ES256)
-	} else {
-		p.signer, err = keys.Generate(jose.ES256, jose.RS256)
+	if p.signer, err = p.openKeys(cfg); err != nil {
+		_ = p.closeKeys()
+		return nil, fmt.Errorf("platform %s: signing keys: %w", cfg.ID, err)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("platform %s: %w", cfg.ID, err)
-	}
+	// From here on, a failure must close the HSM session openKeys opened.
+	ok := false
+	defer func() {
+		if !ok {
+			_ = p.closeKeys()
+		}
+	}()
 	for i := range cfg.ServiceProviders {
 		sp := &cfg.ServiceProviders[i]
-		if !p.signer.Has(jose.SignatureAlgorithm(sp.IDTokenSignedResponseAlg)) {
-			return nil, fmt.Errorf("platform %s: SP %s wants %s id_tokens but no such key is loaded", cfg.ID, sp.ClientID, sp.IDTokenSignedResponseAlg)
-		}
 		p.clients[sp.ClientID] = sp
 		if sp.JWKS != "" || sp.JWKSURI != "" {
 			k, err := clientkeys.New(sp.JWKS, sp.JWKSURI, spKeysClient)
@@ -213,6 +217,8 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 	}
 	p.peers = []*Platform{p}
 	p.routes()
+	p.startKeyWatch()
+	ok = true
 	return p, nil
 }
 
@@ -257,7 +263,7 @@ func (p *Platform) routeTable() []route {
 	}
 	return []route{
 		{"/.well-known/openid-configuration", get(p.discovery), true},
-		{"/jwks", get(keys.JWKSHandler(p.signer).ServeHTTP), true},
+		{"/jwks", get(keys.JWKSHandlerMaxAge(p.signer, p.cfg.JWKSMaxAge.D(keys.DefaultJWKSMaxAge)).ServeHTTP), true},
 		{"/authorize", both(p.authorize), false},
 		{"/authorize/choose", map[string]http.HandlerFunc{http.MethodGet: p.chooser, http.MethodPost: p.choose}, false},
 		{"/idp/callback", get(p.callback), false},
@@ -358,8 +364,8 @@ func (p *Platform) ready(w http.ResponseWriter, r *http.Request) {
 // Handler exposes the platform as an http.Handler.
 func (p *Platform) Handler() http.Handler { return p }
 
-// Signer returns the platform's key set (for tests and `sesame keys`).
-func (p *Platform) Signer() *keys.Set { return p.signer }
+// Signer returns the platform's live keys (for tests).
+func (p *Platform) Signer() *keys.Ring { return p.signer }
 
 // --- cookies
 

@@ -175,11 +175,25 @@ type Platform struct {
 	// Nonce is "required" (FranceConnect's rule) or "optional" (what the
 	// OpenID conformance suite expects of a plain OP).
 	Nonce string `yaml:"nonce"`
-	// SigningKeys are files holding private JWKs; empty means keys generated
-	// at start, which suits one dev process but not replicas.
+	// SigningKeys are files holding private JWKs, all current (the first
+	// key of an alg signs); empty, with no SigningKeysDir, means keys
+	// generated at start, which suits one dev process but not replicas.
 	SigningKeys []string `yaml:"signing_keys"`
 	Cookie      string   `yaml:"cookie"`
 	Namespace   string   `yaml:"namespace"`
+
+	// SigningKeysDir is a key directory (`sesame keys init`, `sesame keys
+	// rotate`): a manifest.json giving each key's state (next, current,
+	// retired) and times, beside the key files. It replaces SigningKeys.
+	SigningKeysDir string `yaml:"signing_keys_dir"`
+	// SigningKeysReload is how often the broker reads the keys again
+	// (default 30s); SIGHUP reloads them at once.
+	SigningKeysReload Duration `yaml:"signing_keys_reload"`
+	// JWKSMaxAge is the Cache-Control max-age of /jwks (default 60s). A
+	// rotation's lead time must exceed it plus SigningKeysReload.
+	JWKSMaxAge Duration `yaml:"jwks_max_age"`
+	// HSM is the PKCS#11 token holding the manifest's hsm_label keys.
+	HSM *HSM `yaml:"hsm"`
 
 	SessionTTL     Duration `yaml:"session_ttl"`
 	CodeTTL        Duration `yaml:"code_ttl"`
@@ -204,6 +218,19 @@ type Platform struct {
 	ServiceProviders  []SP     `yaml:"service_providers"`
 	// DataProviders may introspect this platform's access tokens.
 	DataProviders []DataProvider `yaml:"data_providers"`
+}
+
+// HSM is a PKCS#11 token a platform signs with. Its keys never leave it:
+// the broker asks it to sign and reads the public keys from it. Only a
+// binary built with -tags pkcs11 (the sesame-hsm image) can use one.
+type HSM struct {
+	// Module is the path of the vendor's PKCS#11 library.
+	Module string `yaml:"module"`
+	// TokenLabel selects the token.
+	TokenLabel string `yaml:"token_label"`
+	// PINEnv names the environment variable holding the user PIN, so that
+	// the PIN is never written in the file.
+	PINEnv string `yaml:"pin_env"`
 }
 
 // FAPI is the FAPI 2.0 Security Profile of a platform. An unset field

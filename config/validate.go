@@ -9,11 +9,14 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/sesame-id/sesame/internal/keys"
 )
 
 // KnownACR are the levels Sésame understands, lowest first.
@@ -275,6 +278,7 @@ func (b *Broker) validate(p *Problems) {
 				p.add(entry, "identity_providers", "%q is not defined under broker.identity_providers", id)
 			}
 		}
+		pl.validateKeys(entry, p)
 		pl.validateDataProviders(entry, b.DataScopes, p)
 		pl.validateSPs(entry, p)
 		pl.validateDataScopeGrants(entry, b.DataScopes, p)
@@ -848,4 +852,56 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// validateKeys checks where the platform's signing keys come from: a file
+// list or a key directory (whose manifest and key files are read, so
+// that check-config reports their problems too), and its HSM.
+func (pl *Platform) validateKeys(entry string, p *Problems) {
+	if len(pl.SigningKeys) > 0 && pl.SigningKeysDir != "" {
+		p.add(entry, "signing_keys_dir", "set signing_keys (files, all current) or signing_keys_dir (a key directory with a manifest), not both")
+	}
+	if pl.SigningKeysReload < 0 {
+		p.add(entry, "signing_keys_reload", "must be positive")
+	}
+	if pl.SigningKeysReload == 0 {
+		pl.SigningKeysReload = Duration(30 * time.Second)
+	}
+	if pl.JWKSMaxAge < 0 {
+		p.add(entry, "jwks_max_age", "must be positive")
+	}
+	if pl.JWKSMaxAge == 0 {
+		pl.JWKSMaxAge = Duration(keys.DefaultJWKSMaxAge)
+	}
+	if pl.SigningKeysDir != "" {
+		for _, msg := range keys.CheckDir(pl.SigningKeysDir) {
+			p.add(entry, "signing_keys_dir", "%s: %s", pl.SigningKeysDir, msg)
+		}
+		if m, err := keys.ReadManifest(pl.SigningKeysDir); err == nil && m.HasHSMKeys() && pl.HSM == nil {
+			p.add(entry, "hsm", "the manifest of %s lists keys with hsm_label: configure the platform's hsm (module, token_label, pin_env)", pl.SigningKeysDir)
+		}
+	}
+	if pl.HSM == nil {
+		return
+	}
+	h := pl.HSM
+	if pl.SigningKeysDir == "" {
+		p.add(entry, "hsm", "needs signing_keys_dir: HSM keys are listed in its manifest with hsm_label")
+	}
+	if !keys.HSMSupported() {
+		p.add(entry, "hsm", "%v", keys.ErrNoPKCS11)
+	}
+	if h.Module == "" {
+		p.add(entry, "hsm.module", "is required: the path of the PKCS#11 library (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so)")
+	} else if _, err := os.Stat(h.Module); err != nil {
+		p.add(entry, "hsm.module", "%v", err)
+	}
+	if h.TokenLabel == "" {
+		p.add(entry, "hsm.token_label", "is required")
+	}
+	if !envName.MatchString(h.PINEnv) {
+		p.add(entry, "hsm.pin_env", "%q: expected the name of the environment variable holding the PIN (e.g. SESAME_HSM_PIN), never the PIN itself", h.PINEnv)
+	}
 }

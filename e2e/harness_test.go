@@ -120,6 +120,9 @@ type stackOptions struct {
 	// Citizen adds the citizen space (sesame dashboard, a fourth
 	// process), the history store and the mail, sent to SMTP.
 	Citizen *citizenOptions
+	// KeysDir makes the standard platform sign from that key directory
+	// (sesame keys init), reloaded on SIGHUP only, with /jwks cached 1s.
+	KeysDir string
 }
 
 // citizenOptions are the citizen space's parts.
@@ -256,7 +259,7 @@ func (s *stack) launch(t *testing.T, opts stackOptions) error {
 		RedisURL: s.RedisURL, SessionKey: randomKey(t), IdPSecrets: idpSecrets,
 		SubSecret: subSecret,
 		Citizen:   opts.Citizen, DashboardPort: ports[5], Dashboard: s.Dashboard, SpaceSecret: spaceSecret,
-		CookieKey: randomKey(t), HistoryPath: s.HistoryPath,
+		CookieKey: randomKey(t), HistoryPath: s.HistoryPath, KeysDir: opts.KeysDir,
 	})
 
 	broker := s.start(t, "broker", cfgPath)
@@ -466,6 +469,7 @@ type configData struct {
 	DashboardPort                     int
 	Dashboard, SpaceSecret, CookieKey string
 	HistoryPath                       string
+	KeysDir                           string
 }
 
 // configTemplate is config/dev.yaml with this stack's ports, the test's
@@ -533,6 +537,11 @@ broker:
       code_ttl: 30s
       access_token_ttl: 60s
       id_token_ttl: 60s
+{{- if .KeysDir}}
+      signing_keys_dir: "{{.KeysDir}}"
+      signing_keys_reload: 1h
+      jwks_max_age: 1s
+{{- end}}
       identity_providers: [impots, ameli, laposte]
       data_providers:
         - {id: dgfip, name: DGFiP, client_id: dp-dgfip, client_secret: "e2e-dp-dgfip-secret-0123456789abcdef", jwks_uri: "{{.Providers}}/dp/dgfip/jwks", scopes: [dgfip_rfr, dgfip_nbpart, identite_pivot], introspection_encrypted_response_enc: A256GCM}

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Finds redis-server, redis-sentinel, redis-cli, chromium and PostgreSQL's
-# initdb, installing them from Debian's packages when they are missing and we
+# Finds redis-server, redis-sentinel, redis-cli, chromium, PostgreSQL's
+# initdb, SoftHSM2 and gcc, installing them from Debian's packages when they are missing and we
 # may (root, or passwordless sudo). The Sentinel, Cluster and TLS tests need
 # all three Redis programs (internal/testredis); the history store's
 # PostgreSQL tests run a private server from Debian's binaries under
 # /usr/lib/postgresql/*/bin (internal/testpg), so a postgres on PATH is not
-# enough.
+# enough. SoftHSM2 (softhsm2-util and libsofthsm2.so) and gcc serve the
+# PKCS#11 signer's tests, built with cgo and -tags pkcs11 (internal/testhsm).
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
@@ -21,8 +22,18 @@ initdb=$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1 
 if [ -z "$initdb" ]; then
   need+=(postgresql)
 fi
+# The HSM signer's tests (go test -tags pkcs11) run against SoftHSM2's
+# PKCS#11 module and need cgo, so a C compiler.
+softhsm=$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*-linux-gnu/softhsm/libsofthsm2.so 2>/dev/null | head -1 || true)
+if ! command -v softhsm2-util >/dev/null 2>&1 || [ -z "$softhsm" ]; then
+  need+=(softhsm2)
+fi
+if ! command -v gcc >/dev/null 2>&1; then
+  echo "deps: gcc is missing (cgo, for the PKCS#11 tests)"
+  need+=(gcc libc6-dev)
+fi
 if [ ${#need[@]} -eq 0 ]; then
-  echo "deps: found $(redis-server --version | awk '{print $1, $2, $3}'), redis-sentinel, $(redis-cli --version), $( (chromium --version || chromium-browser --version) 2>/dev/null | head -1) and $("$initdb" --version)"
+  echo "deps: found $(redis-server --version | awk '{print $1, $2, $3}'), redis-sentinel, $(redis-cli --version), $( (chromium --version || chromium-browser --version) 2>/dev/null | head -1), $("$initdb" --version), SoftHSM2 $(softhsm2-util --version) ($softhsm) and $(gcc --version | head -1)"
   exit 0
 fi
 echo "deps: missing ${need[*]}: installing from Debian's packages (apt-get)"

@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Runs every Go test once, verbosely into a log, and prints the test names
 # with their results, so the log shows that the e2e, Redis, PostgreSQL and
-# browser tests ran. The full log stays in $TEST_LOG for a failure.
+# browser tests ran, and the PKCS#11 tests (-tags pkcs11) against SoftHSM2.
+# The full log stays in $TEST_LOG for a failure.
 set -uo pipefail
 log=${TEST_LOG:-$(mktemp -t sesame-test.XXXXXX.log)}
-export SESAME_REQUIRE_REDIS=1 SESAME_REQUIRE_POSTGRES=1 SESAME_REQUIRE_CHROMIUM=1
+export SESAME_REQUIRE_REDIS=1 SESAME_REQUIRE_POSTGRES=1 SESAME_REQUIRE_CHROMIUM=1 SESAME_REQUIRE_HSM=1
 start=$(date +%s)
 go test -count=1 -v -timeout 20m ./... >"$log" 2>&1
 status=$?
+# The HSM signer is built only with -tags pkcs11 (cgo): its tests run
+# against SoftHSM2, in the same log, so that they count in the summary.
+# -run keeps the rest of those packages from running twice.
+CGO_ENABLED=1 go test -count=1 -v -timeout 5m -tags pkcs11 -run '^TestHSM' ./internal/keys/... ./internal/testhsm/ ./cmd/sesame/ ./broker/ >>"$log" 2>&1
+hsm=$?
+[ $status -eq 0 ] && status=$hsm
 grep -E '^(\s*--- (PASS|FAIL|SKIP)|ok |FAIL|panic:)' "$log"
 pass=$(grep -cE '^\s*--- PASS' "$log"); fail=$(grep -cE '^\s*--- FAIL' "$log"); skip=$(grep -cE '^\s*--- SKIP' "$log")
 if [ $status -ne 0 ]; then

@@ -8,6 +8,9 @@
 //	sesame dev          [-config FILE]   all of them in one process
 //	sesame check-config FILE
 //	sesame keys signing [-alg ES256,RS256] > keys.json
+//	sesame keys init DIR [-alg ES256,RS256]
+//	sesame keys rotate DIR [-alg ES256] [-lead 10m] [-keep 24h] [-hsm-label L]
+//	sesame keys status DIR
 //	sesame keys session
 //	sesame keys dataprovider > dp-keys.json
 package main
@@ -43,7 +46,8 @@ commands:
   dashboard     run the citizen space ("Mon espace Sésame")
   dev           run broker, mock IdPs, demo SP and citizen space in one process
   check-config  validate a config file and explain every error
-  keys          generate keys: "keys signing" (private JWKS), "keys session" (AES key) or "keys dataprovider" (a mock data provider's decryption keys)
+  keys          generate keys: "keys signing" (private JWKS), "keys session" (AES key) or "keys dataprovider" (a mock data provider's decryption keys);
+                manage a signing key directory: "keys init DIR", "keys rotate DIR", "keys status DIR"
 `
 
 func main() {
@@ -141,6 +145,8 @@ func run(cmd string, args []string) error {
 	}
 	var servers []server
 	var drainers []func()
+	// reloads run at SIGHUP, in order; each logs nothing itself.
+	var reloads []reloader
 	want := func(part string) bool { return cmd == part || cmd == "dev" }
 
 	// The history and the mail queue, for the broker and the citizen
@@ -172,6 +178,7 @@ func run(cmd string, args []string) error {
 			servers = append(servers, server{"broker", p.Listen(), p.Issuer(), p})
 			drainers = append(drainers, p.Drain)
 		}
+		reloads = append(reloads, reloader{"signing keys", b.ReloadKeys})
 		if addr := cfg.Broker.MetricsListen; addr != "" {
 			mux := http.NewServeMux()
 			mux.Handle("GET /metrics", b.Metrics.Handler())
@@ -208,7 +215,7 @@ func run(cmd string, args []string) error {
 		}
 		servers = append(servers, server{"citizen space", cfg.Dashboard.Listen, cfg.Dashboard.BaseURL, d})
 	}
-	return serve(log, servers, func() {
+	return serve(log, servers, reloads, func() {
 		for _, d := range drainers {
 			d()
 		}
@@ -219,12 +226,21 @@ func run(cmd string, args []string) error {
 	})
 }
 
-// serve runs every listener until SIGINT or SIGTERM, then drains them.
-// Listeners are bound before anything is logged as ready, so a port clash
-// fails at once.
-func serve(log *slog.Logger, servers []server, beforeShutdown func()) error {
+// reloader is something SIGHUP reloads without a restart.
+type reloader struct {
+	name   string
+	reload func() error
+}
+
+// serve runs every listener until SIGINT or SIGTERM, then drains them;
+// SIGHUP runs the reloaders. Listeners are bound before anything is
+// logged as ready, so a port clash fails at once.
+func serve(log *slog.Logger, servers []server, reloads []reloader, beforeShutdown func()) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var https []*http.Server
 	errc := make(chan error, len(servers))
 	for _, s := range servers {
@@ -252,10 +268,16 @@ func serve(log *slog.Logger, servers []server, beforeShutdown func()) error {
 			}
 		}()
 	}
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		return err
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case err := <-errc:
+			return err
+		case <-hup:
+			runReloads(log, reloads)
+		}
 	}
 	beforeShutdown()
 	log.Info("shutting down")
@@ -267,4 +289,17 @@ func serve(log *slog.Logger, servers []server, beforeShutdown func()) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// runReloads runs every reloader, logging each outcome: a failed reload
+// keeps what was in use, and the others still run.
+func runReloads(log *slog.Logger, reloads []reloader) {
+	log.Info("SIGHUP: reloading", "parts", len(reloads))
+	for _, r := range reloads {
+		if err := r.reload(); err != nil {
+			log.Error("reload failed", "part", r.name, "err", err)
+			continue
+		}
+		log.Info("reloaded", "part", r.name)
+	}
 }
