@@ -4,7 +4,7 @@ BIN := bin/sesame
 CONFIG ?= config/dev.yaml
 DSFR_VERSION ?= $(shell cat internal/web/static/dsfr/VERSION 2>/dev/null)
 
-.PHONY: run build build-hsm test deps lint bench interop dsfr clean
+.PHONY: run build build-hsm test test-deploy deps lint bench interop dsfr clean image compose
 
 ## run: the whole demo (broker, mock IdPs, demo SP) on localhost, in-memory store
 run: build
@@ -32,6 +32,19 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	CGO_ENABLED=1 $(GO) vet -tags pkcs11 ./...
+	cd deploy && $(GO) vet ./...
+
+## test-deploy: only the tests of deploy/ (Dockerfile, compose file, Helm chart, production example); make test runs them too
+test-deploy: deps
+	cd deploy && $(GO) test -count=1 -v ./...
+
+## image: the container image (needs docker or podman with BuildKit)
+image:
+	docker build -f deploy/Dockerfile -t sesame:local .
+
+## compose: the whole stack in containers (two brokers, Redis Sentinel, PostgreSQL, Mailpit); see README
+compose:
+	docker compose -f deploy/compose.yaml up --build
 
 ## bench: Go benchmarks of the hot paths
 bench: deps

@@ -7,6 +7,7 @@
 //	sesame dashboard    [-config FILE]   the citizen space
 //	sesame dev          [-config FILE]   all of them in one process
 //	sesame check-config FILE
+//	sesame healthcheck URL               exit 0 on a 2xx answer
 //	sesame keys signing [-alg ES256,RS256] > keys.json
 //	sesame keys init DIR [-alg ES256,RS256]
 //	sesame keys rotate DIR [-alg ES256] [-lead 10m] [-keep 24h] [-hsm-label L]
@@ -45,6 +46,7 @@ commands:
   demo-sp       run the demo service provider
   dashboard     run the citizen space ("Mon espace Sésame")
   dev           run broker, mock IdPs, demo SP and citizen space in one process
+  healthcheck   GET a URL and fail unless it answers 2xx (the container's health check)
   check-config  validate a config file and explain every error
   keys          generate keys: "keys signing" (private JWKS), "keys session" (AES key) or "keys dataprovider" (a mock data provider's decryption keys);
                 manage a signing key directory: "keys init DIR", "keys rotate DIR", "keys status DIR"
@@ -60,6 +62,8 @@ func main() {
 	switch cmd {
 	case "broker", "providers", "demo-sp", "dashboard", "dev":
 		err = run(cmd, args)
+	case "healthcheck":
+		err = healthcheck(args)
 	case "check-config":
 		err = checkConfig(args, os.Stdout)
 	case "keys":
