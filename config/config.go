@@ -527,6 +527,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// MarshalYAML writes the value as UnmarshalYAML reads it ("30s"), so a
+// config written back to a file loads again.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
 // D returns the value as a time.Duration, or def when unset.
 func (d Duration) D(def time.Duration) time.Duration {
 	if d <= 0 {

@@ -34,6 +34,8 @@ import (
 type Stack struct {
 	BrokerURL, IdPURL string
 	Platform          *broker.Platform
+	// Broker is the broker the platform belongs to (for reload tests).
+	Broker *broker.Broker
 	// Browser is a cookie-keeping client that does not follow redirects.
 	Browser *http.Client
 	Config  *config.Config
@@ -156,7 +158,7 @@ func build(t testing.TB, bopts func(*config.Config) []broker.Option, opts ...Opt
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	s.Platform = b.Platforms[0]
+	s.Broker, s.Platform = b, b.Platforms[0]
 	for ln, h := range map[net.Listener]http.Handler{lnB: s.Platform, lnI: idps} {
 		srv := httptest.NewUnstartedServer(h)
 		srv.Listener.Close()

@@ -10,11 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -56,6 +59,12 @@ type Provider struct {
 	verifier *oidc.IDTokenVerifier
 	failedAt time.Time
 	backoff  time.Duration
+	// failReason is why the last discovery failed, in words fit for
+	// /readyz: never the IdP's own text.
+	failReason string
+	// checking is set while Status's background discovery runs, so that
+	// probes arriving together start one.
+	checking atomic.Bool
 
 	circuit *breaker
 }
@@ -116,12 +125,13 @@ func (p *Provider) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenV
 	}
 	op, err := oidc.NewProvider(dctx, base)
 	if err != nil {
-		p.failedAt = time.Now()
+		p.failedAt, p.failReason = time.Now(), discoveryReason(err)
 		p.backoff = min(max(2*p.backoff, time.Second), time.Minute)
 		return nil, nil, metadata{}, fmt.Errorf("%w: discovery of %s: %w", ErrUnavailable, p.cfg.ID, err)
 	}
 	var meta metadata
 	if err := op.Claims(&meta); err != nil {
+		p.failReason = "invalid discovery document"
 		return nil, nil, metadata{}, fmt.Errorf("%w: discovery of %s: %w", ErrRejected, p.cfg.ID, err)
 	}
 	// Accept only asymmetric algorithms the IdP advertises: never none,
@@ -141,8 +151,68 @@ func (p *Provider) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenV
 		SupportedSigningAlgs: algs,
 		Now:                  func() time.Time { return time.Now().Add(-p.leeway) },
 	})
-	p.failedAt, p.backoff = time.Time{}, 0
+	p.failedAt, p.backoff, p.failReason = time.Time{}, 0, ""
 	return p.op, p.verifier, p.meta, nil
+}
+
+// Status is the IdP's health as /readyz reports it: "ok" once discovery
+// succeeded, else why not ("discovery failing: timeout"), or that its
+// circuit is open or it is switched off in config. It never waits for
+// the IdP: when discovery was never tried, or its backoff has run out,
+// it starts one in the background and says "discovery pending", so that
+// a probe neither slows readiness nor holds up a login waiting on the
+// same discovery.
+func (p *Provider) Status() string {
+	switch {
+	case !p.cfg.IsActive():
+		return "switched off"
+	case !p.circuit.available():
+		return "circuit open after repeated outages"
+	}
+	if !p.mu.TryLock() {
+		return "discovery pending"
+	}
+	done, reason := p.op != nil, p.failReason
+	due := p.failedAt.IsZero() || time.Since(p.failedAt) >= p.backoff
+	p.mu.Unlock()
+	if done {
+		return "ok"
+	}
+	if due && p.checking.CompareAndSwap(false, true) {
+		go func() {
+			defer p.checking.Store(false)
+			ctx, cancel := context.WithTimeout(context.Background(), p.client.Timeout)
+			defer cancel()
+			_, _, _, _ = p.discover(ctx)
+		}()
+	}
+	if reason == "" {
+		return "discovery pending"
+	}
+	return "discovery failing: " + reason
+}
+
+// discoveryReason sorts a discovery error into words that carry no
+// upstream text (go-oidc quotes the IdP's body in its errors).
+func discoveryReason(err error) string {
+	var ne net.Error
+	var mismatch *oidc.IssuerMismatchError
+	var opErr *net.OpError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.As(err, &mismatch):
+		return "issuer mismatch"
+	case errors.As(err, &opErr):
+		return "unreachable"
+	}
+	// go-oidc's "<status>: <body>" for a non-200 answer.
+	if code, _, ok := strings.Cut(err.Error(), " "); ok && len(code) == 3 && code[0] >= '1' && code[0] <= '5' {
+		if _, err := strconv.Atoi(code); err == nil {
+			return "HTTP " + code
+		}
+	}
+	return "invalid discovery document"
 }
 
 func (p *Provider) oauth2Config(op *oidc.Provider, meta metadata) *oauth2.Config {
