@@ -62,7 +62,12 @@ type Provider struct {
 	// failReason is why the last discovery failed, in words fit for
 	// /readyz: never the IdP's own text.
 	failReason string
-	// checking is set while Status's background discovery runs, so that
+	// probedAt is when Status last started a background check, and
+	// probeReason why the discovery document, once discovery succeeded,
+	// could not be fetched at the last check ("" when it could).
+	probedAt    time.Time
+	probeReason string
+	// checking is set while Status's background check runs, so that
 	// probes arriving together start one.
 	checking atomic.Bool
 
@@ -108,12 +113,19 @@ func (p *Provider) ctx(ctx context.Context) context.Context {
 // failure it waits (1 s doubling to 1 min) before trying again, so a dead
 // IdP does not slow every login on the chooser.
 func (p *Provider) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenVerifier, metadata, error) {
+	return p.discoverAs(ctx, false)
+}
+
+// discoverAs is discover; a probe's failure (see Status) is recorded for
+// /readyz but does not start the backoff, which would refuse logins for
+// a probe's sake (a broker probed before its IdPs are up, say).
+func (p *Provider) discoverAs(ctx context.Context, probe bool) (*oidc.Provider, *oidc.IDTokenVerifier, metadata, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.op != nil {
 		return p.op, p.verifier, p.meta, nil
 	}
-	if !p.failedAt.IsZero() && time.Since(p.failedAt) < p.backoff {
+	if !probe && !p.failedAt.IsZero() && time.Since(p.failedAt) < p.backoff {
 		return nil, nil, metadata{}, fmt.Errorf("%w: discovery of %s failed recently", ErrUnavailable, p.cfg.ID)
 	}
 	// With a separate discovery URL, go-oidc fetches from its base and
@@ -125,8 +137,11 @@ func (p *Provider) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenV
 	}
 	op, err := oidc.NewProvider(dctx, base)
 	if err != nil {
-		p.failedAt, p.failReason = time.Now(), discoveryReason(err)
-		p.backoff = min(max(2*p.backoff, time.Second), time.Minute)
+		p.failReason = discoveryReason(err)
+		if !probe {
+			p.failedAt = time.Now()
+			p.backoff = min(max(2*p.backoff, time.Second), time.Minute)
+		}
 		return nil, nil, metadata{}, fmt.Errorf("%w: discovery of %s: %w", ErrUnavailable, p.cfg.ID, err)
 	}
 	var meta metadata
@@ -155,13 +170,20 @@ func (p *Provider) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenV
 	return p.op, p.verifier, p.meta, nil
 }
 
-// Status is the IdP's health as /readyz reports it: "ok" once discovery
-// succeeded, else why not ("discovery failing: timeout"), or that its
-// circuit is open or it is switched off in config. It never waits for
-// the IdP: when discovery was never tried, or its backoff has run out,
-// it starts one in the background and says "discovery pending", so that
-// a probe neither slows readiness nor holds up a login waiting on the
-// same discovery.
+// statusEvery is how often Status checks an IdP in the background: a
+// probe every few seconds from each orchestrator costs the IdP one
+// request per replica per statusEvery at most.
+const statusEvery = 10 * time.Second
+
+// Status is the IdP's health as /readyz reports it: "ok", or why not
+// ("discovery failing: timeout"), or that its circuit is open or it is
+// switched off in config. It never waits for the IdP: every statusEvery
+// at most it starts a check in the background (discovery, or once
+// discovered a fetch of the discovery document, which shows an IdP gone
+// down since) and reports the last check's outcome, "discovery pending"
+// before the first. So a probe neither slows readiness nor holds up a
+// login waiting on the same discovery, and its failures never delay a
+// login (see discoverAs).
 func (p *Provider) Status() string {
 	switch {
 	case !p.cfg.IsActive():
@@ -172,24 +194,55 @@ func (p *Provider) Status() string {
 	if !p.mu.TryLock() {
 		return "discovery pending"
 	}
-	done, reason := p.op != nil, p.failReason
-	due := p.failedAt.IsZero() || time.Since(p.failedAt) >= p.backoff
+	discovered, reason := p.op != nil, p.failReason
+	if discovered {
+		reason = p.probeReason
+	}
+	if time.Since(p.probedAt) >= statusEvery && p.checking.CompareAndSwap(false, true) {
+		p.probedAt = time.Now()
+		go p.check(discovered)
+	}
 	p.mu.Unlock()
-	if done {
+	switch {
+	case reason != "":
+		return "discovery failing: " + reason
+	case discovered:
 		return "ok"
 	}
-	if due && p.checking.CompareAndSwap(false, true) {
-		go func() {
-			defer p.checking.Store(false)
-			ctx, cancel := context.WithTimeout(context.Background(), p.client.Timeout)
-			defer cancel()
-			_, _, _, _ = p.discover(ctx)
-		}()
+	return "discovery pending"
+}
+
+// check is Status's background check.
+func (p *Provider) check(discovered bool) {
+	defer p.checking.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), p.client.Timeout)
+	defer cancel()
+	if !discovered {
+		_, _, _, _ = p.discoverAs(ctx, true)
+		return
 	}
-	if reason == "" {
-		return "discovery pending"
+	reason := ""
+	u := p.cfg.DiscoveryURL
+	if u == "" {
+		u = strings.TrimSuffix(p.cfg.Issuer, "/") + wellKnown
 	}
-	return "discovery failing: " + reason
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err == nil {
+		var resp *http.Response
+		if resp, err = p.client.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				reason = "HTTP " + strconv.Itoa(resp.StatusCode)
+			}
+		}
+	}
+	if err != nil {
+		reason = discoveryReason(err)
+	}
+	p.mu.Lock()
+	p.probeReason = reason
+	p.mu.Unlock()
 }
 
 // discoveryReason sorts a discovery error into words that carry no

@@ -141,6 +141,9 @@ func run(cmd string, args []string) error {
 	}
 	var servers []server
 	var drainers []func()
+	// reloaders run, in order, at each SIGHUP: each re-reads what it
+	// owns and keeps the old on a failure (logging why).
+	var reloaders []func()
 	want := func(part string) bool { return cmd == part || cmd == "dev" }
 
 	// The history and the mail queue, for the broker and the citizen
@@ -168,6 +171,10 @@ func run(cmd string, args []string) error {
 		defer b.Close()
 		shared.metrics(b.Metrics)
 		log.Info("broker store", "backend", b.Backend)
+		// The SP, data-provider and IdP registries, re-read from the
+		// file; the rest of the file needs a restart (see Reloader).
+		rl := broker.NewReloader(b, cfg, log, shared.namesSetter())
+		reloaders = append(reloaders, func() { _, _ = rl.ReloadFile(*path) })
 		for _, p := range b.Platforms {
 			servers = append(servers, server{"broker", p.Listen(), p.Issuer(), p})
 			drainers = append(drainers, p.Drain)
@@ -208,7 +215,7 @@ func run(cmd string, args []string) error {
 		}
 		servers = append(servers, server{"citizen space", cfg.Dashboard.Listen, cfg.Dashboard.BaseURL, d})
 	}
-	return serve(log, servers, func() {
+	return serve(log, servers, reloaders, func() {
 		for _, d := range drainers {
 			d()
 		}
@@ -219,12 +226,33 @@ func run(cmd string, args []string) error {
 	})
 }
 
-// serve runs every listener until SIGINT or SIGTERM, then drains them.
-// Listeners are bound before anything is logged as ready, so a port clash
-// fails at once.
-func serve(log *slog.Logger, servers []server, beforeShutdown func()) error {
+// serve runs every listener until SIGINT or SIGTERM, then drains them;
+// each SIGHUP runs the reloaders, one SIGHUP after the other, while the
+// listeners keep serving. Listeners are bound before anything is logged
+// as ready, so a port clash fails at once.
+func serve(log *slog.Logger, servers []server, reloaders []func(), beforeShutdown func()) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Caught in every mode, so that a SIGHUP (sent to the whole dev
+	// process, say) never kills one that has nothing to reload.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if len(reloaders) == 0 {
+					log.Info("SIGHUP: nothing to reload in this mode")
+				}
+				for _, reload := range reloaders {
+					reload()
+				}
+			}
+		}
+	}()
 	var https []*http.Server
 	errc := make(chan error, len(servers))
 	for _, s := range servers {
