@@ -228,6 +228,15 @@ func RedisTLS(u, caFile, user, password string) Option {
 	}
 }
 
+// RedisClusterTLS makes the broker use the TLS Cluster at addrs, trusting
+// the CA in caFile, as the ACL user name with password.
+func RedisClusterTLS(addrs []string, caFile, user, password string) Option {
+	return func(c *config.Config) {
+		r := &c.Broker.Redis
+		r.URL, r.Addrs, r.TLS, r.TLSCAFile, r.Username, r.Password = "", addrs, true, caFile, user, password
+	}
+}
+
 // IdPTimeout sets the broker's timeout for its calls to one IdP.
 func IdPTimeout(id string, d time.Duration) Option {
 	return func(c *config.Config) {
