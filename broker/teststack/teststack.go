@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +37,9 @@ type Stack struct {
 	Platform          *broker.Platform
 	// Broker is the broker the platform belongs to (for reload tests).
 	Broker *broker.Broker
+
+	// down are the mock IdPs taken down by SetIdPDown.
+	down *sync.Map
 	// Browser is a cookie-keeping client that does not follow redirects.
 	Browser *http.Client
 	Config  *config.Config
@@ -159,7 +163,17 @@ func build(t testing.TB, bopts func(*config.Config) []broker.Option, opts ...Opt
 	}
 	t.Cleanup(func() { _ = b.Close() })
 	s.Broker, s.Platform = b, b.Platforms[0]
-	for ln, h := range map[net.Listener]http.Handler{lnB: s.Platform, lnI: idps} {
+	s.down = &sync.Map{}
+	// A mock IdP taken down drops its connections unanswered, as a dead
+	// host behind a load balancer does.
+	idpsOrDown := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		if _, down := s.down.Load(id); down {
+			panic(http.ErrAbortHandler)
+		}
+		idps.ServeHTTP(w, r)
+	})
+	for ln, h := range map[net.Listener]http.Handler{lnB: s.Platform, lnI: idpsOrDown} {
 		srv := httptest.NewUnstartedServer(h)
 		srv.Listener.Close()
 		srv.Listener = ln
@@ -271,6 +285,16 @@ func CitizenSpace(baseURL string) Option {
 			Scopes: []string{"openid", "given_name", "email"}, CitizenSpace: true,
 		})
 		c.Broker.CitizenSpaceURL = baseURL
+	}
+}
+
+// SetIdPDown takes the mock IdP id down (every request to it is dropped
+// unanswered) or brings it back.
+func (s *Stack) SetIdPDown(id string, down bool) {
+	if down {
+		s.down.Store(id, true)
+	} else {
+		s.down.Delete(id)
 	}
 }
 

@@ -251,12 +251,14 @@ func discoveryReason(err error) string {
 	var ne net.Error
 	var mismatch *oidc.IssuerMismatchError
 	var opErr *net.OpError
+	var urlErr *url.Error
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
 	case errors.As(err, &mismatch):
 		return "issuer mismatch"
-	case errors.As(err, &opErr):
+	case errors.As(err, &opErr) || errors.As(err, &urlErr):
+		// Refused, reset, dropped, no such host: no HTTP answer.
 		return "unreachable"
 	}
 	// go-oidc's "<status>: <body>" for a non-200 answer.
