@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -61,7 +62,7 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 	if existing != nil && hintSub != "" && !p.hintMatches(existing, sp, hintSub) {
 		existing.Login = nil
 	}
-	login := p.usableLogin(existing, req)
+	login := p.usableLogin(r.Context(), existing, req)
 	if login != nil && !p.ssoAllowed(r, login, req, loginID) {
 		// The citizen blocked this account since the session began: the
 		// session serves no new SP, and they choose another account.
@@ -85,7 +86,7 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 	sess := p.sessions.NewPending(req)
 	sess.LoginID = loginID
 	if req.IDPHint != "" {
-		up, _ := p.idp(req.IDPHint)
+		up, _ := p.reg(r.Context()).idp(req.IDPHint)
 		if up == nil || !up.Config().IsActive() || !acr.AtLeast(highest(up.Config().ACRValues), req.ACR) {
 			p.authorizeError(w, r, req, oidcerr.New(oidcerr.InvalidRequest, "idp_hint names an identity provider that cannot serve this request now"), true)
 			return
@@ -113,7 +114,7 @@ func (p *Platform) authorizationRequest(r *http.Request, q url.Values) (*authreq
 		}
 		return pr.Request, sp, pr.Hint, nil
 	}
-	req, sp, oerr := authreq.Parse(q, p, p.authPolicy(false))
+	req, sp, oerr := authreq.Parse(q, p.reg(r.Context()), p.authPolicy(r.Context(), false))
 	if oerr == nil {
 		oerr = p.checkSPPolicy(sp, req)
 	}
@@ -204,11 +205,11 @@ func idpAllowed(sp *config.SP, id string) bool {
 // (so eidas3 always re-authenticates on "+"), with a login at least that
 // high, within max_age, without prompt=login, and from an IdP the SP may
 // use.
-func (p *Platform) usableLogin(s *session.Session, req *authreq.Request) *session.Login {
+func (p *Platform) usableLogin(ctx context.Context, s *session.Session, req *authreq.Request) *session.Login {
 	if s == nil || s.Login == nil || req.HasPrompt("login") || !slices.Contains(p.cfg.SSOLevels, req.ACR) {
 		return nil
 	}
-	if sp, ok := p.Client(req.ClientID); !ok || !idpAllowed(sp, s.Login.IdP) {
+	if sp, ok := p.reg(ctx).Client(req.ClientID); !ok || !idpAllowed(sp, s.Login.IdP) {
 		return nil
 	}
 	if !acr.AtLeast(s.Login.ACR, req.ACR) {
@@ -229,7 +230,7 @@ func (p *Platform) reuseLogin(w http.ResponseWriter, r *http.Request, sess *sess
 	sess.Issued, sess.IssuedAt = "", time.Time{}
 	if req.HasPrompt("none") {
 		// A consent that needs a ticked box cannot be given silently.
-		if sp, ok := p.Client(req.ClientID); ok && needsConsent(sp, req.Scopes) {
+		if sp, ok := p.reg(r.Context()).Client(req.ClientID); ok && needsConsent(sp, req.Scopes) {
 			p.authorizeError(w, r, req, oidcerr.New(oidcerr.ConsentRequired, "this client needs the user's consent, which prompt=none forbids asking"), true)
 			return
 		}

@@ -53,12 +53,12 @@ type logoutClaims struct {
 // notifyLogout tells every SP of the ended session that registered a
 // back-channel logout URI, asynchronously: the citizen's logout never
 // waits on an SP, and an SP that is down does not stop it.
-func (p *Platform) notifyLogout(sess *session.Session) {
+func (p *Platform) notifyLogout(ctx context.Context, sess *session.Session) {
 	if sess.Login == nil {
 		return
 	}
 	for _, id := range sess.Clients {
-		sp, ok := p.Client(id)
+		sp, ok := p.reg(ctx).Client(id)
 		if !ok || sp.BackchannelLogoutURI == "" {
 			continue
 		}

@@ -94,7 +94,7 @@ func New(cfg *config.Broker, log *slog.Logger, opts ...Option) (*Broker, error) 
 		rs, err := redisstore.Open(redisstore.Config{
 			URL: cfg.Redis.URL, Addrs: cfg.Redis.Addrs, MasterName: cfg.Redis.MasterName,
 			Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
-			Timeout: cfg.Redis.Timeout.D(0), TLSCAFile: cfg.Redis.TLSCAFile,
+			Timeout: cfg.Redis.Timeout.D(0), TLSCAFile: cfg.Redis.TLSCAFile, TLS: cfg.Redis.TLS,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("broker.redis: %w", err)

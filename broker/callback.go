@@ -39,7 +39,7 @@ func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess.Trip = nil
-	up, ok := p.idp(trip.IdP)
+	up, ok := p.reg(ctx).idp(trip.IdP)
 	if !ok {
 		p.fail(w, r, errBadState, nil)
 		return

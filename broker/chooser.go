@@ -44,10 +44,11 @@ func (p *Platform) chooser(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sp, _ := p.Client(sess.Request.ClientID)
+	reg := p.reg(r.Context())
+	sp, _ := reg.Client(sess.Request.ClientID)
 	v := chooserView{SPName: sp.Name, ACR: sess.Request.ACR, CSRF: sess.CSRF, Banner: bannerText(sess.Banner, web.PreferredLang(r))}
 	v.Cancel = accessDeniedURL(sess, p.cfg.Issuer)
-	for _, up := range p.idps {
+	for _, up := range reg.idps {
 		c := up.Config()
 		if !c.IsDisplayed() || !idpAllowed(sp, c.ID) {
 			continue
@@ -75,8 +76,9 @@ func (p *Platform) choose(w http.ResponseWriter, r *http.Request) {
 	if !p.checkCSRF(w, r, sess) {
 		return
 	}
-	up, ok := p.idp(r.PostForm.Get("idp"))
-	sp, _ := p.Client(sess.Request.ClientID)
+	reg := p.reg(r.Context())
+	up, ok := reg.idp(r.PostForm.Get("idp"))
+	sp, _ := reg.Client(sess.Request.ClientID)
 	if !ok || !up.Config().IsActive() || !idpAllowed(sp, up.Config().ID) || !acr.AtLeast(highest(up.Config().ACRValues), sess.Request.ACR) {
 		p.fail(w, r, errIdPUnknown, nil)
 		return

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/sesame-id/sesame/broker/authreq"
@@ -110,7 +111,7 @@ func (p *Platform) notifyConnection(r *http.Request, sp *config.SP, login *sessi
 	if p.mailer == nil || login.Identity.Email == "" {
 		return
 	}
-	idp, ok := p.idp(login.IdP)
+	idp, ok := p.reg(r.Context()).idp(login.IdP)
 	if !ok || !idp.Config().Notifies() {
 		return
 	}
@@ -128,21 +129,39 @@ func (p *Platform) notifyConnection(r *http.Request, sp *config.SP, login *sessi
 }
 
 // HistoryNames gives the history the names of the SPs and IdPs of cfg,
-// as the citizen reads them in their space.
-func HistoryNames(cfg *config.Broker) history.Names {
-	n := names{sps: map[string]string{}, idps: map[string]string{}}
-	for _, idp := range cfg.IdentityProviders {
-		n.idps[idp.ID] = idp.Name
-	}
-	for _, pl := range cfg.Platforms {
-		for _, sp := range pl.ServiceProviders {
-			n.sps[pl.ID+"\x00"+sp.ClientID] = sp.Name
-		}
-	}
+// as the citizen reads them in their space. Set them again after a
+// reload (Reloader's onApply), so that a new SP's rows carry its name.
+func HistoryNames(cfg *config.Broker) *Names {
+	n := &Names{}
+	n.Set(cfg)
 	return n
 }
 
-type names struct{ sps, idps map[string]string }
+// Names is history.Names over a broker config that a reload may replace.
+type Names struct{ cur atomic.Pointer[names] }
 
-func (n names) SPName(platform, clientID string) string { return n.sps[platform+"\x00"+clientID] }
-func (n names) IdPName(id string) string                { return n.idps[id] }
+var _ history.Names = (*Names)(nil)
+
+// Set replaces the names with those of cfg.
+func (n *Names) Set(cfg *config.Broker) {
+	v := names{sps: map[string]string{}, idps: map[string]string{}}
+	for _, idp := range cfg.IdentityProviders {
+		v.idps[idp.ID] = idp.Name
+	}
+	for _, pl := range cfg.Platforms {
+		for _, sp := range pl.ServiceProviders {
+			v.sps[pl.ID+"\x00"+sp.ClientID] = sp.Name
+		}
+	}
+	n.cur.Store(&v)
+}
+
+// SPName implements history.Names.
+func (n *Names) SPName(platform, clientID string) string {
+	return n.cur.Load().sps[platform+"\x00"+clientID]
+}
+
+// IdPName implements history.Names.
+func (n *Names) IdPName(id string) string { return n.cur.Load().idps[id] }
+
+type names struct{ sps, idps map[string]string }

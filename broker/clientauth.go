@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"mime"
 	"net/http"
@@ -41,15 +42,16 @@ type party struct {
 }
 
 // parties finds a registered party by client_id.
-type parties func(clientID string) (party, bool)
+type parties func(ctx context.Context, clientID string) (party, bool)
 
 // spParty finds an SP.
-func (p *Platform) spParty(id string) (party, bool) {
-	sp, ok := p.Client(id)
+func (p *Platform) spParty(ctx context.Context, id string) (party, bool) {
+	reg := p.reg(ctx)
+	sp, ok := reg.Client(id)
 	if !ok {
 		return party{}, false
 	}
-	return party{ID: sp.ClientID, Secret: sp.ClientSecret, Methods: sp.TokenEndpointAuthMethods, Active: sp.IsActive(), Keys: p.spKeys[sp.ClientID]}, true
+	return party{ID: sp.ClientID, Secret: sp.ClientSecret, Methods: sp.TokenEndpointAuthMethods, Active: sp.IsActive(), Keys: reg.spKeys[sp.ClientID]}, true
 }
 
 // authenticateClient authenticates an SP (see authenticate); on a
@@ -62,7 +64,7 @@ func (p *Platform) authenticateClient(w http.ResponseWriter, r *http.Request) (*
 	if method != "private_key_jwt" && p.cfg.PrivateKeyJWTOnly() {
 		return nil, nil, nil, oidcerr.New(oidcerr.InvalidClient, "this platform takes private_key_jwt only")
 	}
-	sp, _ := p.Client(id)
+	sp, _ := p.reg(r.Context()).Client(id)
 	return sp, form, jti, nil
 }
 
@@ -150,7 +152,7 @@ func (p *Platform) authenticate(w http.ResponseWriter, r *http.Request, find par
 	default:
 		return "", "", nil, nil, oidcerr.New(oidcerr.InvalidClient, "client authentication is required")
 	}
-	c, ok := find(id)
+	c, ok := find(r.Context(), id)
 	if !ok || !c.Active || !slices.Contains(c.Methods, method) || c.Secret == "" || !secretEqual(secret, c.Secret) {
 		return "", "", nil, nil, oidcerr.New(oidcerr.InvalidClient, "client authentication failed")
 	}
@@ -178,7 +180,7 @@ func (p *Platform) verifyAssertion(r *http.Request, clientID, assertionType, raw
 	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
 		return "", nil, fail.WithCause(err)
 	}
-	c, ok := find(unverified.Issuer)
+	c, ok := find(r.Context(), unverified.Issuer)
 	if !ok || !c.Active || !slices.Contains(c.Methods, "private_key_jwt") || (clientID != "" && clientID != c.ID) || c.Keys == nil {
 		return "", nil, fail
 	}

@@ -94,7 +94,8 @@ func needsConsent(sp *config.SP, scopes []string) bool {
 }
 
 func (p *Platform) renderConsent(w http.ResponseWriter, r *http.Request, sess *session.Session, status int, missing bool) {
-	sp, _ := p.Client(sess.Request.ClientID)
+	reg := p.reg(r.Context())
+	sp, _ := reg.Client(sess.Request.ClientID)
 	v := consentView{SPName: sp.Name, CSRF: sess.CSRF, Cancel: accessDeniedURL(sess, p.cfg.Issuer),
 		Consent: needsConsent(sp, sess.Request.Scopes), Missing: missing}
 	v.Name = sess.Login.Identity.GivenName + " " + sess.Login.Identity.FamilyName
@@ -105,7 +106,7 @@ func (p *Platform) renderConsent(w http.ResponseWriter, r *http.Request, sess *s
 	}
 	en := web.PreferredLang(r) == "en"
 	for _, sc := range sess.Request.Scopes {
-		if d, ok := p.dataScopes[sc]; ok {
+		if d, ok := reg.dataScopes[sc]; ok {
 			label := d.LabelFR
 			if en && d.LabelEN != "" {
 				label = d.LabelEN
@@ -131,7 +132,7 @@ func (p *Platform) consent(w http.ResponseWriter, r *http.Request) {
 		p.followCode(w, r, sess)
 		return
 	}
-	if sp, ok := p.Client(sess.Request.ClientID); ok && needsConsent(sp, sess.Request.Scopes) && r.PostForm.Get("consent") != "yes" {
+	if sp, ok := p.reg(r.Context()).Client(sess.Request.ClientID); ok && needsConsent(sp, sess.Request.Scopes) && r.PostForm.Get("consent") != "yes" {
 		p.renderConsent(w, r, sess, http.StatusBadRequest, true)
 		return
 	}
@@ -146,8 +147,11 @@ func (p *Platform) consent(w http.ResponseWriter, r *http.Request) {
 // browser to that same code.
 func (p *Platform) issueCode(w http.ResponseWriter, r *http.Request, sess *session.Session, single bool) {
 	req, login := sess.Request, sess.Login
-	sp, ok := p.Client(req.ClientID)
-	if !ok {
+	// The registry may have been reloaded since /authorize: an SP
+	// switched off, or a redirect_uri the operator removed (a domain
+	// lost, say), gets no code, though the request was valid then.
+	sp, ok := p.reg(r.Context()).Client(req.ClientID)
+	if !ok || !sp.IsActive() || !slices.Contains(sp.RedirectURIs, req.RedirectURI) {
 		p.fail(w, r, errBadClient, nil)
 		return
 	}

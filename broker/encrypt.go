@@ -19,7 +19,7 @@ var errNoSPKey = errors.New("no usable encryption key for the SP")
 // "JWT"), when the SP's registration asks for it; otherwise it returns jws
 // as it is. alg empty means the alg the SP's key implies.
 func (p *Platform) encryptFor(ctx context.Context, sp *config.SP, jws, alg, enc string) (string, error) {
-	return encryptTo(ctx, p.spKeys[sp.ClientID], sp.ClientID, jws, alg, enc)
+	return encryptTo(ctx, p.reg(ctx).spKeys[sp.ClientID], sp.ClientID, jws, alg, enc)
 }
 
 // encryptTo wraps jws in a JWE to a key of keys (nil: none registered),

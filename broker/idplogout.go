@@ -18,7 +18,7 @@ import (
 // registers one URI for the broker), revoking their access tokens and
 // notifying their SPs in turn.
 func (p *Platform) idpBackchannelLogout(w http.ResponseWriter, r *http.Request) {
-	up, ok := p.idp(r.PathValue("idp"))
+	up, ok := p.reg(r.Context()).idp(r.PathValue("idp"))
 	if !ok {
 		p.backchannelError(w, r, oidcerr.New(oidcerr.InvalidRequest, "unknown identity provider"))
 		return
@@ -50,7 +50,7 @@ func (p *Platform) idpBackchannelLogout(w http.ResponseWriter, r *http.Request) 
 	}
 	ended := 0
 	for _, q := range p.peers {
-		if _, ok := q.idp(up.Config().ID); !ok {
+		if _, ok := q.reg(r.Context()).idp(up.Config().ID); !ok {
 			continue
 		}
 		n, err := q.endUpstreamSession(r.Context(), up.Config().ID, lt.SID, lt.Subject)
@@ -82,7 +82,7 @@ func (p *Platform) endUpstreamSession(ctx context.Context, idp, sid, sub string)
 	if err := p.sessions.Write(ctx, p.sessions.RevokeTokens(sess.SID, sess.Clients, p.accessTokenTTL())...); err != nil && len(sess.Clients) > 0 {
 		return 0, err
 	}
-	p.notifyLogout(sess)
+	p.notifyLogout(ctx, sess)
 	return 1, nil
 }
 

@@ -28,12 +28,13 @@ import (
 const introspectionJWT = "application/token-introspection+jwt"
 
 // dpParty finds a data provider.
-func (p *Platform) dpParty(id string) (party, bool) {
-	dp, ok := p.dps[id]
+func (p *Platform) dpParty(ctx context.Context, id string) (party, bool) {
+	reg := p.reg(ctx)
+	dp, ok := reg.dps[id]
 	if !ok {
 		return party{}, false
 	}
-	return party{ID: dp.ClientID, Secret: dp.ClientSecret, Methods: dp.TokenEndpointAuthMethods, Active: dp.IsActive(), Keys: p.dpKeys[dp.ClientID]}, true
+	return party{ID: dp.ClientID, Secret: dp.ClientSecret, Methods: dp.TokenEndpointAuthMethods, Active: dp.IsActive(), Keys: reg.dpKeys[dp.ClientID]}, true
 }
 
 // introspect is token introspection (RFC 7662) for data providers: who the
@@ -98,7 +99,7 @@ func (p *Platform) dataProviderCall(w http.ResponseWriter, r *http.Request) (*co
 		p.authFailed(w, r, ip, oerr)
 		return nil, nil, false
 	}
-	return p.dps[id], form, true
+	return p.reg(r.Context()).dps[id], form, true
 }
 
 // introspection is the answer about token for dp: {"active": false} and
@@ -142,7 +143,7 @@ func (p *Platform) introspection(ctx context.Context, dp *config.DataProvider, t
 	// data scope it serves: the SP need not ask for the identity to get
 	// the data (the identity goes to the administration that holds it,
 	// not to the SP). Never the SP's sub, never more.
-	if slices.ContainsFunc(scopes, func(s string) bool { return p.dataScopes[s].Provider != "" }) {
+	if slices.ContainsFunc(scopes, func(s string) bool { return p.reg(ctx).dataScopes[s].Provider != "" }) {
 		values := claimValues(g.Identity)
 		for _, s := range dp.Scopes {
 			for _, c := range scopeClaims[s] {
@@ -193,7 +194,7 @@ func (p *Platform) writeIntrospection(w http.ResponseWriter, r *http.Request, dp
 		Issuer: p.cfg.Issuer, Audience: dp.ClientID, IssuedAt: time.Now().Unix(), Answer: res,
 	})
 	if err == nil {
-		jws, err = encryptTo(r.Context(), p.dpKeys[dp.ClientID], dp.ClientID, jws, dp.IntrospectionEncryptedResponseAlg, dp.IntrospectionEncryptedResponseEnc)
+		jws, err = encryptTo(r.Context(), p.reg(r.Context()).dpKeys[dp.ClientID], dp.ClientID, jws, dp.IntrospectionEncryptedResponseAlg, dp.IntrospectionEncryptedResponseEnc)
 	}
 	if err != nil {
 		// The provider's keys cannot be had now (its jwks_uri is down):

@@ -18,7 +18,21 @@ import (
 // HSM), from its key files, or generated (dev). Every set loaded must
 // sign each algorithm the registry needs, now and at each reload.
 func (p *Platform) openKeys(cfg config.Platform) (*keys.Ring, error) {
-	check := func(s *keys.Set) error { return checkAlgs(cfg, s) }
+	// A reload checks against the registry running then (it may have
+	// been reloaded too), the first load against the config.
+	check := func(s *keys.Set) error {
+		live := cfg
+		if g := p.current.Load(); g != nil {
+			live.ServiceProviders, live.DataProviders = nil, nil
+			for _, sp := range g.clients {
+				live.ServiceProviders = append(live.ServiceProviders, *sp)
+			}
+			for _, dp := range g.dps {
+				live.DataProviders = append(live.DataProviders, *dp)
+			}
+		}
+		return checkAlgs(live, s)
+	}
 	switch {
 	case cfg.SigningKeysDir != "":
 		if cfg.HSM != nil {

@@ -50,10 +50,10 @@ func (p *Platform) endSession(w http.ResponseWriter, r *http.Request) {
 			p.fail(w, r, errLogoutBad, err)
 			return
 		}
-		sp, _ = p.Client(aud)
+		sp, _ = p.reg(r.Context()).Client(aud)
 		hintSub = sub
 	} else if clientID != "" {
-		if sp, ok = p.Client(clientID); !ok {
+		if sp, ok = p.reg(r.Context()).Client(clientID); !ok {
 			p.fail(w, r, errLogoutBad, nil)
 			return
 		}
@@ -98,7 +98,7 @@ func (p *Platform) endSession(w http.ResponseWriter, r *http.Request) {
 	var to string
 	var records []store.Entry
 	if sess.Login != nil {
-		if up, ok := p.idp(sess.Login.IdP); ok {
+		if up, ok := p.reg(r.Context()).idp(sess.Login.IdP); ok {
 			st := session.NewID()
 			if u, ok := up.EndSessionURL(r.Context(), sess.Login.UpstreamIDToken, st); ok {
 				if rec, err := p.sessions.Record("logout", st, &pendingLogout{Target: target}, logoutTTL); err == nil {
@@ -125,7 +125,7 @@ func (p *Platform) endSession(w http.ResponseWriter, r *http.Request) {
 	p.record(r, ev)
 	if won {
 		// Of parallel logouts of this session, only one tells the SPs.
-		p.notifyLogout(sess)
+		p.notifyLogout(r.Context(), sess)
 	}
 	if to != "" {
 		redirect(w, r, to)

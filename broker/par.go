@@ -61,7 +61,7 @@ func (p *Platform) par(w http.ResponseWriter, r *http.Request) {
 		p.parError(w, r, oidcerr.New(oidcerr.InvalidRequest, "client_id differs from the authenticated client"))
 		return
 	}
-	req, _, oerr := authreq.Parse(q, p, p.authPolicy(true))
+	req, _, oerr := authreq.Parse(q, p.reg(r.Context()), p.authPolicy(r.Context(), true))
 	if oerr == nil {
 		oerr = p.checkSPPolicy(sp, req)
 	}
@@ -100,12 +100,12 @@ func (p *Platform) parError(w http.ResponseWriter, r *http.Request, e *oidcerr.E
 }
 
 // authPolicy is the platform's rules for authorization requests.
-func (p *Platform) authPolicy(pushed bool) authreq.Policy {
+func (p *Platform) authPolicy(ctx context.Context, pushed bool) authreq.Policy {
 	pol := authreq.Policy{
 		ACRValues: p.cfg.ACRValues, DefaultACR: p.cfg.DefaultACR, NonceRequired: p.cfg.Nonce == "required",
 		ACRErrorCode: p.cfg.ACRError, PKCERequired: p.cfg.RequiresPKCE(), Pushed: pushed,
 	}
-	for s := range p.dataScopes {
+	for s := range p.reg(ctx).dataScopes {
 		pol.DataScopes = append(pol.DataScopes, s)
 	}
 	return pol
@@ -129,7 +129,7 @@ func (p *Platform) pushedRequest(ctx context.Context, q url.Values) (*pushed, *c
 		}
 		return nil, nil, oidcerr.New(oidcerr.InvalidRequestURI, "request_uri is unknown, expired or already used").Page()
 	}
-	sp, ok := p.Client(clientID)
+	sp, ok := p.reg(ctx).Client(clientID)
 	if pr.Request == nil || pr.Request.ClientID != clientID || !ok || !sp.IsActive() {
 		return nil, nil, oidcerr.New(oidcerr.InvalidRequestURI, "request_uri was pushed by another client").Page()
 	}

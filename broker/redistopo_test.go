@@ -31,8 +31,13 @@ func (e *stepError) Error() string {
 
 // documented reports whether the failure is one the broker promises for a
 // store outage: 503 with Retry-After, S190005 on pages and
-// temporarily_unavailable on the token and userinfo endpoints.
+// temporarily_unavailable on the token and userinfo endpoints; or, when
+// the code cannot be stored at the last step, the SP's redirect_uri with
+// error=temporarily_unavailable (RFC 6749 §4.1.2.1), which the SP shows.
 func (e *stepError) documented() bool {
+	if e.step == "consent" && e.status == http.StatusSeeOther && e.code == "temporarily_unavailable" {
+		return true
+	}
 	return e.status == http.StatusServiceUnavailable && e.retry != "" &&
 		(e.code == "S190005" || e.code == "temporarily_unavailable")
 }
@@ -116,6 +121,9 @@ func login(s *teststack.Stack) (idToken string, err error) {
 	}
 	final, _ := url.Parse(resp.Header.Get("Location"))
 	code := final.Query().Get("code")
+	if e := final.Query().Get("error"); code == "" && e == "temporarily_unavailable" && strings.HasPrefix(final.String(), teststack.SPRedirect) {
+		return "", &stepError{step: "consent", status: resp.StatusCode, code: e, at: time.Now()}
+	}
 	if code == "" {
 		return "", &stepError{step: "consent", status: resp.StatusCode, code: "no code in " + final.String(), at: time.Now()}
 	}

@@ -4,7 +4,6 @@
 package broker
 
 import (
-	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -17,10 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sesame-id/sesame/broker/clientkeys"
 	"github.com/sesame-id/sesame/broker/oidcerr"
 	"github.com/sesame-id/sesame/broker/session"
-	"github.com/sesame-id/sesame/broker/upstream"
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/audit"
 	"github.com/sesame-id/sesame/internal/dpop"
@@ -43,22 +40,23 @@ type Platform struct {
 	sessions  *session.Store
 	kv        store.Store
 	pages     *web.Renderer
-	idps      []*upstream.Provider
-	clients   map[string]*config.SP
-	spKeys    map[string]*clientkeys.Keys
-	// dps are the data providers by client_id, dpKeys their keys, and
-	// dataScopes the catalogue by scope.
-	dps        map[string]*config.DataProvider
-	dpKeys     map[string]*clientkeys.Keys
-	dataScopes map[string]config.DataScope
-	log        *slog.Logger
-	mux        *http.ServeMux
-	handler    http.Handler
-	metrics    *Metrics
-	secure     bool
+	// current is the registry of SPs, data providers and IdPs. A reload
+	// swaps it whole; each request reads it once (see reg).
+	current atomic.Pointer[registry]
+	// leeway is the clock skew accepted on IdPs' tokens, kept to build
+	// the IdPs of a reloaded registry.
+	leeway  time.Duration
+	log     *slog.Logger
+	mux     *http.ServeMux
+	handler http.Handler
+	metrics *Metrics
+	secure  bool
 	// draining is set at SIGTERM: readiness fails so the load balancer
 	// stops sending new logins while those under way finish.
 	draining atomic.Bool
+	// storeDown is the store's state at the last readiness probe, so
+	// that its changes, not every failing probe, are logged.
+	storeDown atomic.Bool
 	// backchannelSlots bounds back-channel logout deliveries under way.
 	backchannelSlots chan struct{}
 	// blocked holds the sources over their token-failure limit.
@@ -125,17 +123,13 @@ type Options struct {
 // (dev only).
 func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 	p := &Platform{
-		cfg:        cfg,
-		subSecret:  []byte(opt.SubSecret),
-		kv:         opt.Store,
-		clients:    map[string]*config.SP{},
-		spKeys:     map[string]*clientkeys.Keys{},
-		dps:        map[string]*config.DataProvider{},
-		dpKeys:     map[string]*clientkeys.Keys{},
-		dataScopes: map[string]config.DataScope{},
-		log:        opt.Logger,
-		metrics:    opt.Metrics,
-		proxies:    opt.TrustedProxies,
+		cfg:       cfg,
+		subSecret: []byte(opt.SubSecret),
+		kv:        opt.Store,
+		leeway:    opt.Leeway,
+		log:       opt.Logger,
+		metrics:   opt.Metrics,
+		proxies:   opt.TrustedProxies,
 
 		backchannelSlots: make(chan struct{}, backchannelSlots),
 		secure:           strings.HasPrefix(cfg.Issuer, "https://"),
@@ -164,42 +158,11 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 			_ = p.closeKeys()
 		}
 	}()
-	for i := range cfg.ServiceProviders {
-		sp := &cfg.ServiceProviders[i]
-		p.clients[sp.ClientID] = sp
-		if sp.JWKS != "" || sp.JWKSURI != "" {
-			k, err := clientkeys.New(sp.JWKS, sp.JWKSURI, spKeysClient)
-			if err != nil {
-				return nil, fmt.Errorf("platform %s: SP %s: %w", cfg.ID, sp.ClientID, err)
-			}
-			p.spKeys[sp.ClientID] = k
-		}
+	reg, err := p.buildRegistry(cfg, opt.IdPs, opt.DataScopes, nil)
+	if err != nil {
+		return nil, err
 	}
-	for i := range cfg.DataProviders {
-		dp := &cfg.DataProviders[i]
-		p.dps[dp.ClientID] = dp
-		if dp.JWKS != "" || dp.JWKSURI != "" {
-			k, err := clientkeys.New(dp.JWKS, dp.JWKSURI, spKeysClient)
-			if err != nil {
-				return nil, fmt.Errorf("platform %s: data provider %s: %w", cfg.ID, dp.ID, err)
-			}
-			p.dpKeys[dp.ClientID] = k
-		}
-	}
-	for _, d := range opt.DataScopes {
-		p.dataScopes[d.Scope] = d
-	}
-	byID := map[string]config.IdP{}
-	for _, idp := range opt.IdPs {
-		byID[idp.ID] = idp
-	}
-	for _, id := range cfg.IdentityProviders {
-		idp, ok := byID[id]
-		if !ok {
-			return nil, fmt.Errorf("platform %s: unknown IdP %q", cfg.ID, id)
-		}
-		p.idps = append(p.idps, upstream.New(idp, cfg.Issuer+"/idp/callback", cfg.Issuer+"/idp/logout/callback", opt.Leeway))
-	}
+	p.setRegistry(reg)
 	// "+" sessions have a fixed life (FC+: 10 min, not sliding).
 	p.sessions = session.New(opt.Store, opt.Box, cfg.Namespace, cfg.SessionTTL.D(30*time.Minute), !cfg.IsPlus())
 	brand := "Identification"
@@ -228,20 +191,8 @@ var spKeysClient = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
-// Client implements authreq.Registry.
-func (p *Platform) Client(id string) (*config.SP, bool) {
-	sp, ok := p.clients[id]
-	return sp, ok
-}
-
-func (p *Platform) idp(id string) (*upstream.Provider, bool) {
-	for _, u := range p.idps {
-		if u.Config().ID == id {
-			return u, true
-		}
-	}
-	return nil, false
-}
+// Client returns the SP registered under id in the current registry.
+func (p *Platform) Client(id string) (*config.SP, bool) { return p.current.Load().Client(id) }
 
 // route is one path of the platform and the handler of each method.
 type route struct {
@@ -338,27 +289,10 @@ func (p *Platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			})).ServeHTTP(w, r)
 			return
 		}
-		p.handler.ServeHTTP(w, r)
+		// One registry for the whole request, whatever a reload does
+		// meanwhile.
+		p.handler.ServeHTTP(w, r.WithContext(p.withRegistry(r.Context())))
 	})).ServeHTTP(w, r)
-}
-
-// ready fails when the store does not answer, so a load balancer stops
-// sending logins that could not be saved; liveness (/healthz) stays up.
-func (p *Platform) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-	defer cancel()
-	var err error
-	if p.draining.Load() {
-		err = errors.New("draining")
-	} else if pinger, ok := p.kv.(interface{ Ping(context.Context) error }); ok {
-		err = pinger.Ping(ctx)
-	}
-	if err != nil {
-		web.SetRetryAfter(w.Header(), 0)
-		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	_, _ = w.Write([]byte("ready"))
 }
 
 // Handler exposes the platform as an http.Handler.

@@ -84,7 +84,7 @@ func (p *Platform) userinfo(w http.ResponseWriter, r *http.Request) {
 		SP: g.ClientID, Scopes: g.Scopes, Claims: claimNames(&g), ACR: g.ACR, Account: p.account(g.Identity)})
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
-	sp, ok := p.Client(g.ClientID)
+	sp, ok := p.reg(r.Context()).Client(g.ClientID)
 	if ok && sp.UserinfoSignedResponseAlg != "" {
 		claims["iss"] = p.cfg.Issuer
 		claims["aud"] = sp.ClientID

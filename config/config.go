@@ -141,9 +141,14 @@ type Redis struct {
 	Password   string   `yaml:"password"`
 	DB         int      `yaml:"db"`
 	Timeout    Duration `yaml:"timeout"`
-	// TLSCAFile is a PEM file of the CAs trusted for a rediss:// URL, for a
-	// Redis whose certificate a private CA issued; empty: the system roots.
+	// TLSCAFile is a PEM file of the CAs trusted for a rediss:// URL, or
+	// for addrs with tls, for a Redis whose certificate a private CA
+	// issued; empty: the system roots.
 	TLSCAFile string `yaml:"tls_ca_file"`
+	// TLS speaks TLS to addrs: Cluster nodes, or Sentinels and the
+	// masters they name, all on TLS ports. A URL says it by its scheme
+	// (rediss://) instead.
+	TLS bool `yaml:"tls"`
 }
 
 // Enabled reports whether a Redis address is configured.
@@ -553,6 +558,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	*d = Duration(v)
 	return nil
 }
+
+// MarshalYAML writes the value as UnmarshalYAML reads it ("30s"), so a
+// config written back to a file loads again.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
 // D returns the value as a time.Duration, or def when unset.
 func (d Duration) D(def time.Duration) time.Duration {

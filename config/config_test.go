@@ -384,3 +384,29 @@ func TestRedisTLSCAFile(t *testing.T) {
 		}
 	}
 }
+
+// tls: true is how addrs (Cluster nodes, Sentinels) say TLS, and lets
+// them take a CA file; with a url it is refused, the scheme says it.
+func TestRedisTLSAddrs(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := dir + "/not.pem"
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addrs := func(extra string) string {
+		return strings.Replace(minimal, `    url: ""`, "    addrs: [\"a:6379\", \"b:6379\", \"c:6379\"]\n"+extra, 1)
+	}
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"tls with url":        {strings.Replace(minimal, `    url: ""`, "    url: \"redis://r:6379\"\n    tls: true", 1), "redis.tls: applies to addrs"},
+		"CA without tls":      {addrs("    tls_ca_file: \"" + notPEM + "\""), "redis.tls_ca_file: requires a rediss:// url, or addrs with tls: true"},
+		"CA with tls, no PEM": {addrs("    tls: true\n    tls_ca_file: \"" + notPEM + "\""), "no PEM certificate"},
+	} {
+		_, err := Parse(name+".yaml", []byte(tc.yaml))
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+	if _, err := Parse("ok.yaml", []byte(addrs("    tls: true"))); err != nil {
+		t.Errorf("addrs with tls: %v", err)
+	}
+}

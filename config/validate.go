@@ -127,9 +127,12 @@ func (b *Broker) validate(p *Problems) {
 			p.add("broker", "redis.url", "expected redis://, rediss:// or unix:// URL")
 		}
 	}
+	if b.Redis.TLS && len(b.Redis.Addrs) == 0 {
+		p.add("broker", "redis.tls", "applies to addrs; with a url, write rediss://")
+	}
 	if f := b.Redis.TLSCAFile; f != "" {
-		if u, err := url.Parse(b.Redis.URL); err != nil || u.Scheme != "rediss" {
-			p.add("broker", "redis.tls_ca_file", "requires a rediss:// url")
+		if u, err := url.Parse(b.Redis.URL); (err != nil || u.Scheme != "rediss") && !(b.Redis.TLS && len(b.Redis.Addrs) > 0) {
+			p.add("broker", "redis.tls_ca_file", "requires a rediss:// url, or addrs with tls: true")
 		} else if pem, err := os.ReadFile(f); err != nil {
 			p.add("broker", "redis.tls_ca_file", "%v", err)
 		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +35,11 @@ import (
 type Stack struct {
 	BrokerURL, IdPURL string
 	Platform          *broker.Platform
+	// Broker is the broker the platform belongs to (for reload tests).
+	Broker *broker.Broker
+
+	// down are the mock IdPs taken down by SetIdPDown.
+	down *sync.Map
 	// Browser is a cookie-keeping client that does not follow redirects.
 	Browser *http.Client
 	Config  *config.Config
@@ -156,8 +162,18 @@ func build(t testing.TB, bopts func(*config.Config) []broker.Option, opts ...Opt
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	s.Platform = b.Platforms[0]
-	for ln, h := range map[net.Listener]http.Handler{lnB: s.Platform, lnI: idps} {
+	s.Broker, s.Platform = b, b.Platforms[0]
+	s.down = &sync.Map{}
+	// A mock IdP taken down drops its connections unanswered, as a dead
+	// host behind a load balancer does.
+	idpsOrDown := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		if _, down := s.down.Load(id); down {
+			panic(http.ErrAbortHandler)
+		}
+		idps.ServeHTTP(w, r)
+	})
+	for ln, h := range map[net.Listener]http.Handler{lnB: s.Platform, lnI: idpsOrDown} {
 		srv := httptest.NewUnstartedServer(h)
 		srv.Listener.Close()
 		srv.Listener = ln
@@ -226,6 +242,15 @@ func RedisTLS(u, caFile, user, password string) Option {
 	}
 }
 
+// RedisClusterTLS makes the broker use the TLS Cluster at addrs, trusting
+// the CA in caFile, as the ACL user name with password.
+func RedisClusterTLS(addrs []string, caFile, user, password string) Option {
+	return func(c *config.Config) {
+		r := &c.Broker.Redis
+		r.URL, r.Addrs, r.TLS, r.TLSCAFile, r.Username, r.Password = "", addrs, true, caFile, user, password
+	}
+}
+
 // IdPTimeout sets the broker's timeout for its calls to one IdP.
 func IdPTimeout(id string, d time.Duration) Option {
 	return func(c *config.Config) {
@@ -260,6 +285,16 @@ func CitizenSpace(baseURL string) Option {
 			Scopes: []string{"openid", "given_name", "email"}, CitizenSpace: true,
 		})
 		c.Broker.CitizenSpaceURL = baseURL
+	}
+}
+
+// SetIdPDown takes the mock IdP id down (every request to it is dropped
+// unanswered) or brings it back.
+func (s *Stack) SetIdPDown(id string, down bool) {
+	if down {
+		s.down.Store(id, true)
+	} else {
+		s.down.Delete(id)
 	}
 }
 

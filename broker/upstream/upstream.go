@@ -10,11 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -56,6 +59,17 @@ type Provider struct {
 	verifier *oidc.IDTokenVerifier
 	failedAt time.Time
 	backoff  time.Duration
+	// failReason is why the last discovery failed, in words fit for
+	// /readyz: never the IdP's own text.
+	failReason string
+	// probedAt is when Status last started a background check, and
+	// probeReason why the discovery document, once discovery succeeded,
+	// could not be fetched at the last check ("" when it could).
+	probedAt    time.Time
+	probeReason string
+	// checking is set while Status's background check runs, so that
+	// probes arriving together start one.
+	checking atomic.Bool
 
 	circuit *breaker
 }
@@ -99,12 +113,19 @@ func (p *Provider) ctx(ctx context.Context) context.Context {
 // failure it waits (1 s doubling to 1 min) before trying again, so a dead
 // IdP does not slow every login on the chooser.
 func (p *Provider) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenVerifier, metadata, error) {
+	return p.discoverAs(ctx, false)
+}
+
+// discoverAs is discover; a probe's failure (see Status) is recorded for
+// /readyz but does not start the backoff, which would refuse logins for
+// a probe's sake (a broker probed before its IdPs are up, say).
+func (p *Provider) discoverAs(ctx context.Context, probe bool) (*oidc.Provider, *oidc.IDTokenVerifier, metadata, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.op != nil {
 		return p.op, p.verifier, p.meta, nil
 	}
-	if !p.failedAt.IsZero() && time.Since(p.failedAt) < p.backoff {
+	if !probe && !p.failedAt.IsZero() && time.Since(p.failedAt) < p.backoff {
 		return nil, nil, metadata{}, fmt.Errorf("%w: discovery of %s failed recently", ErrUnavailable, p.cfg.ID)
 	}
 	// With a separate discovery URL, go-oidc fetches from its base and
@@ -116,12 +137,16 @@ func (p *Provider) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenV
 	}
 	op, err := oidc.NewProvider(dctx, base)
 	if err != nil {
-		p.failedAt = time.Now()
-		p.backoff = min(max(2*p.backoff, time.Second), time.Minute)
+		p.failReason = discoveryReason(err)
+		if !probe {
+			p.failedAt = time.Now()
+			p.backoff = min(max(2*p.backoff, time.Second), time.Minute)
+		}
 		return nil, nil, metadata{}, fmt.Errorf("%w: discovery of %s: %w", ErrUnavailable, p.cfg.ID, err)
 	}
 	var meta metadata
 	if err := op.Claims(&meta); err != nil {
+		p.failReason = "invalid discovery document"
 		return nil, nil, metadata{}, fmt.Errorf("%w: discovery of %s: %w", ErrRejected, p.cfg.ID, err)
 	}
 	// Accept only asymmetric algorithms the IdP advertises: never none,
@@ -141,8 +166,108 @@ func (p *Provider) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenV
 		SupportedSigningAlgs: algs,
 		Now:                  func() time.Time { return time.Now().Add(-p.leeway) },
 	})
-	p.failedAt, p.backoff = time.Time{}, 0
+	p.failedAt, p.backoff, p.failReason = time.Time{}, 0, ""
 	return p.op, p.verifier, p.meta, nil
+}
+
+// statusEvery is how often Status checks an IdP in the background: a
+// probe every few seconds from each orchestrator costs the IdP one
+// request per replica per statusEvery at most.
+const statusEvery = 10 * time.Second
+
+// Status is the IdP's health as /readyz reports it: "ok", or why not
+// ("discovery failing: timeout"), or that its circuit is open or it is
+// switched off in config. It never waits for the IdP: every statusEvery
+// at most it starts a check in the background (discovery, or once
+// discovered a fetch of the discovery document, which shows an IdP gone
+// down since) and reports the last check's outcome, "discovery pending"
+// before the first. So a probe neither slows readiness nor holds up a
+// login waiting on the same discovery, and its failures never delay a
+// login (see discoverAs).
+func (p *Provider) Status() string {
+	switch {
+	case !p.cfg.IsActive():
+		return "switched off"
+	case !p.circuit.available():
+		return "circuit open after repeated outages"
+	}
+	if !p.mu.TryLock() {
+		return "discovery pending"
+	}
+	discovered, reason := p.op != nil, p.failReason
+	if discovered {
+		reason = p.probeReason
+	}
+	if time.Since(p.probedAt) >= statusEvery && p.checking.CompareAndSwap(false, true) {
+		p.probedAt = time.Now()
+		go p.check(discovered)
+	}
+	p.mu.Unlock()
+	switch {
+	case reason != "":
+		return "discovery failing: " + reason
+	case discovered:
+		return "ok"
+	}
+	return "discovery pending"
+}
+
+// check is Status's background check.
+func (p *Provider) check(discovered bool) {
+	defer p.checking.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), p.client.Timeout)
+	defer cancel()
+	if !discovered {
+		_, _, _, _ = p.discoverAs(ctx, true)
+		return
+	}
+	reason := ""
+	u := p.cfg.DiscoveryURL
+	if u == "" {
+		u = strings.TrimSuffix(p.cfg.Issuer, "/") + wellKnown
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err == nil {
+		var resp *http.Response
+		if resp, err = p.client.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				reason = "HTTP " + strconv.Itoa(resp.StatusCode)
+			}
+		}
+	}
+	if err != nil {
+		reason = discoveryReason(err)
+	}
+	p.mu.Lock()
+	p.probeReason = reason
+	p.mu.Unlock()
+}
+
+// discoveryReason sorts a discovery error into words that carry no
+// upstream text (go-oidc quotes the IdP's body in its errors).
+func discoveryReason(err error) string {
+	var ne net.Error
+	var mismatch *oidc.IssuerMismatchError
+	var opErr *net.OpError
+	var urlErr *url.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.As(err, &mismatch):
+		return "issuer mismatch"
+	case errors.As(err, &opErr) || errors.As(err, &urlErr):
+		// Refused, reset, dropped, no such host: no HTTP answer.
+		return "unreachable"
+	}
+	// go-oidc's "<status>: <body>" for a non-200 answer.
+	if code, _, ok := strings.Cut(err.Error(), " "); ok && len(code) == 3 && code[0] >= '1' && code[0] <= '5' {
+		if _, err := strconv.Atoi(code); err == nil {
+			return "HTTP " + code
+		}
+	}
+	return "invalid discovery document"
 }
 
 func (p *Provider) oauth2Config(op *oidc.Provider, meta metadata) *oauth2.Config {

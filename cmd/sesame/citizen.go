@@ -24,9 +24,12 @@ import (
 type citizen struct {
 	history history.Store
 	feeder  *history.Feeder
-	mailer  *mail.Queue
-	outbox  *mail.Outbox
-	stop    context.CancelFunc
+	// names are the SPs' and IdPs' names the feeder writes; a registry
+	// reload updates them.
+	names  *broker.Names
+	mailer *mail.Queue
+	outbox *mail.Outbox
+	stop   context.CancelFunc
 }
 
 // openCitizen opens the history store and the mail queue the config
@@ -82,7 +85,8 @@ func (c *citizen) brokerOptions(cfg *config.Config, log *slog.Logger) []broker.O
 	var opts []broker.Option
 	if c.history != nil {
 		h := cfg.History
-		c.feeder = history.NewFeeder(c.history, broker.HistoryNames(cfg.Broker), history.FeederConfig{
+		c.names = broker.HistoryNames(cfg.Broker)
+		c.feeder = history.NewFeeder(c.history, c.names, history.FeederConfig{
 			BatchSize: h.BatchSize, FlushEvery: h.FlushEvery.D(time.Second), Queue: h.Queue,
 		}, log)
 		opts = append(opts, broker.WithHistory(c.history), broker.WithAudit(auditSinks(log, c.feeder)))
@@ -91,6 +95,15 @@ func (c *citizen) brokerOptions(cfg *config.Config, log *slog.Logger) []broker.O
 		opts = append(opts, broker.WithMailer(c.mailer))
 	}
 	return opts
+}
+
+// namesSetter returns what keeps the history's names in step with a
+// reloaded registry, or nil without a history.
+func (c *citizen) namesSetter() func(*config.Broker) {
+	if c == nil || c.names == nil {
+		return nil
+	}
+	return c.names.Set
 }
 
 // metrics exposes the feeder's and the mail queue's counters with the

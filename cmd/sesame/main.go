@@ -178,6 +178,10 @@ func run(cmd string, args []string) error {
 		defer b.Close()
 		shared.metrics(b.Metrics)
 		log.Info("broker store", "backend", b.Backend)
+		// The SP, data-provider and IdP registries, re-read from the
+		// file; the rest of the file needs a restart (see Reloader).
+		rl := broker.NewReloader(b, cfg, log, shared.namesSetter())
+		reloads = append(reloads, reloader{"registry", func() error { _, err := rl.ReloadFile(*path); return err }})
 		for _, p := range b.Platforms {
 			servers = append(servers, server{"broker", p.Listen(), p.Issuer(), p})
 			drainers = append(drainers, p.Drain)

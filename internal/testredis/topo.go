@@ -7,6 +7,7 @@ package testredis
 
 import (
 	"bufio"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -501,53 +502,195 @@ func (s *Sentinel) Tilted() bool {
 
 // ---- Cluster ----
 
-// Cluster is three Redis Cluster masters without replicas.
+// Cluster is a Redis Cluster: three masters, and as many replicas per
+// master as ClusterOptions asks.
 type Cluster struct {
 	t     testing.TB
 	nodes []*proc
+	// caFile is the CA of a TLS cluster's certificates ("" without TLS).
+	caFile string
 }
 
-// StartCluster starts three cluster-enabled servers, joins them with
+// ClusterOptions shape StartClusterWith's cluster.
+type ClusterOptions struct {
+	// Replicas per master (redis-cli --cluster-replicas): with one, a
+	// master lost is replaced by its replica.
+	Replicas int
+	// NoFullCoverage sets cluster-require-full-coverage no: the slots of
+	// the other masters keep answering while a master's slots are
+	// uncovered. With the default (yes) the whole cluster refuses
+	// commands (CLUSTERDOWN) once a master is seen failed.
+	NoFullCoverage bool
+	// TLS makes every node speak TLS only, clients and cluster bus alike
+	// (tls-cluster yes), with certificates from a CA made for the test.
+	TLS bool
+}
+
+// clusterNodeTimeout is cluster-node-timeout: how long a node may be
+// unreachable before the others mark it failed.
+const clusterNodeTimeout = 2000 * time.Millisecond
+
+// StartCluster starts three cluster-enabled masters, joins them with
 // redis-cli --cluster create and waits for cluster_state:ok everywhere.
 func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	return StartClusterWith(t, ClusterOptions{})
+}
+
+// StartClusterWith starts a cluster as opts say and waits until every
+// node reports cluster_state:ok and sees every other node.
+func StartClusterWith(t testing.TB, opts ClusterOptions) *Cluster {
 	t.Helper()
 	server := lookBin(t, "redis-server", "redis-server")
 	cli := lookBin(t, "redis-cli", "redis-tools")
 	c := &Cluster{t: t}
-	for range 3 {
+	var certFile, keyFile string
+	var pool *x509.CertPool
+	if opts.TLS {
+		c.caFile, certFile, keyFile, pool = makeCerts(t, tempDir(t, "sesame-cluster-ca-"))
+	}
+	coverage := "yes"
+	if opts.NoFullCoverage {
+		coverage = "no"
+	}
+	for range 3 * (1 + opts.Replicas) {
 		dir := tempDir(t, "sesame-cluster-")
 		port := freePort(t)
 		args := append(baseArgs(port, dir),
 			"--cluster-enabled", "yes",
 			"--cluster-config-file", filepath.Join(dir, "nodes.conf"),
-			"--cluster-node-timeout", "2000",
+			"--cluster-node-timeout", strconv.FormatInt(clusterNodeTimeout.Milliseconds(), 10),
+			"--cluster-require-full-coverage", coverage,
+			"--repl-diskless-sync-delay", "0",
 		)
+		if opts.TLS {
+			args[1] = "0" // --port 0: no plain TCP
+			args = append(args,
+				"--tls-port", strconv.Itoa(port),
+				"--tls-cluster", "yes",
+				"--tls-replication", "yes",
+				"--tls-cert-file", certFile,
+				"--tls-key-file", keyFile,
+				"--tls-ca-cert-file", c.caFile,
+				"--tls-auth-clients", "no",
+			)
+		}
 		p := newProc(t, server, dir, port, args)
+		if opts.TLS {
+			p.tls = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+		}
 		p.start()
 		c.nodes = append(c.nodes, p)
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
-	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+	args = append(args, "--cluster-replicas", strconv.Itoa(opts.Replicas), "--cluster-yes")
+	if opts.TLS {
+		args = append(args, "--tls", "--cacert", c.caFile)
+	}
+	// redis-cli waits for ever for nodes that cannot join.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
 		t.Fatalf("testredis: redis-cli %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	err := eventually(20*time.Second, func() error {
+	if err := c.waitState(20*time.Second, "ok", len(c.nodes)); err != nil {
+		t.Fatalf("testredis: cluster not ok: %v", err)
+	}
+	t.Logf("testredis: cluster of %v (replicas per master %d, full coverage %s, TLS %v)", c.Addrs(), opts.Replicas, coverage, opts.TLS)
+	return c
+}
+
+// clusterInfo returns one node's CLUSTER INFO fields.
+func clusterInfo(p *proc) (map[string]string, error) {
+	r, err := p.do("CLUSTER", "INFO")
+	if err != nil {
+		return nil, err
+	}
+	info, _ := r.(string)
+	m := map[string]string{}
+	for _, line := range strings.Split(info, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+			m[k] = v
+		}
+	}
+	return m, nil
+}
+
+// waitState waits until every running node reports cluster_state want
+// and, when known > 0, knows that many nodes.
+func (c *Cluster) waitState(d time.Duration, want string, known int) error {
+	return eventually(d, func() error {
 		for _, n := range c.nodes {
-			r, err := n.do("CLUSTER", "INFO")
+			if !n.running() {
+				continue
+			}
+			m, err := clusterInfo(n)
 			if err != nil {
 				return err
 			}
-			if info, _ := r.(string); !strings.Contains(info, "cluster_state:ok") {
-				return fmt.Errorf("%s: cluster_state not ok", n.addr)
+			if m["cluster_state"] != want {
+				return fmt.Errorf("%s: cluster_state %s, want %s", n.addr, m["cluster_state"], want)
+			}
+			if known > 0 && m["cluster_known_nodes"] != strconv.Itoa(known) {
+				return fmt.Errorf("%s: knows %s nodes, want %d", n.addr, m["cluster_known_nodes"], known)
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatalf("testredis: cluster not ok: %v", err)
+}
+
+// WaitState waits up to d until every running node reports
+// cluster_state want ("ok" or "fail"), failing the test otherwise.
+func (c *Cluster) WaitState(want string, d time.Duration) {
+	c.t.Helper()
+	if err := c.waitState(d, want, 0); err != nil {
+		c.t.Fatalf("testredis: %v", err)
 	}
-	t.Logf("testredis: cluster of %v", c.Addrs())
-	return c
+}
+
+// Masters returns the indexes of the running nodes that are masters
+// owning slots.
+func (c *Cluster) Masters() []int {
+	c.t.Helper()
+	var out []int
+	for i, n := range c.nodes {
+		if !n.running() {
+			continue
+		}
+		r, err := n.do("ROLE")
+		if err != nil {
+			c.t.Fatalf("testredis: ROLE on %s: %v", n.addr, err)
+		}
+		if role, _ := r.([]any); len(role) > 0 && role[0] == "master" && owns(n) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// owns reports whether the node serves slots (CLUSTER NODES, its
+// "myself" line lists slot ranges).
+func owns(n *proc) bool {
+	r, err := n.do("CLUSTER", "NODES")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(fmt.Sprint(r), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 8 && strings.Contains(f[2], "myself") {
+			return true
+		}
+	}
+	return false
+}
+
+// RestartNode starts node i again after KillNode, with its nodes.conf
+// (so it rejoins under its old id) and no data, and waits until every
+// node reports cluster_state:ok.
+func (c *Cluster) RestartNode(i int) {
+	c.t.Helper()
+	c.nodes[i].start()
+	c.WaitState("ok", 30*time.Second)
 }
 
 // Addrs returns the nodes' host:port addresses.
@@ -559,10 +702,37 @@ func (c *Cluster) Addrs() []string {
 	return out
 }
 
-// KeySlot asks a node for CLUSTER KEYSLOT key.
+// CAFile returns the PEM file of the CA of a TLS cluster's certificates.
+func (c *Cluster) CAFile() string { return c.caFile }
+
+// AddUser creates an ACL user with every right and password on every
+// node, and switches the default user off, so that only AddUser's users
+// get in. Call it last: the helpers that inspect the nodes (Keys,
+// KeySlot, WaitState…) speak as the default user.
+func (c *Cluster) AddUser(name, password string) {
+	c.t.Helper()
+	for _, n := range c.nodes {
+		if _, err := n.do("ACL", "SETUSER", name, "on", ">"+password, "~*", "&*", "+@all"); err != nil {
+			c.t.Fatalf("testredis: ACL SETUSER on %s: %v", n.addr, err)
+		}
+		if _, err := n.do("ACL", "SETUSER", "default", "off"); err != nil {
+			c.t.Fatalf("testredis: ACL SETUSER default off on %s: %v", n.addr, err)
+		}
+	}
+}
+
+// KeySlot asks a running node for CLUSTER KEYSLOT key.
 func (c *Cluster) KeySlot(key string) int64 {
 	c.t.Helper()
-	r, err := c.nodes[0].do("CLUSTER", "KEYSLOT", key)
+	var r any
+	err := errors.New("no node running")
+	for _, p := range c.nodes {
+		if p.running() {
+			if r, err = p.do("CLUSTER", "KEYSLOT", key); err == nil {
+				break
+			}
+		}
+	}
 	if err != nil {
 		c.t.Fatalf("testredis: CLUSTER KEYSLOT: %v", err)
 	}
@@ -605,8 +775,97 @@ func (c *Cluster) NodesWithKeys() int {
 }
 
 // KillNode kills node i (SIGKILL). Without replicas its slots stay
-// uncovered: the cluster answers CLUSTERDOWN for them.
+// uncovered: once the other masters mark it failed (after
+// cluster-node-timeout) the cluster answers CLUSTERDOWN for them, and for
+// every slot with full coverage required. With replicas, one of its
+// replicas takes over.
 func (c *Cluster) KillNode(i int) { c.nodes[i].kill() }
+
+// WaitNodeFailed waits until every other running node flags node i as
+// failed (the "fail" flag of CLUSTER NODES, agreed by a majority of
+// masters, not the "fail?" a single node suspects), and returns when.
+func (c *Cluster) WaitNodeFailed(i int, d time.Duration) time.Time {
+	c.t.Helper()
+	err := eventually(d, func() error {
+		for j, p := range c.nodes {
+			if j == i || !p.running() {
+				continue
+			}
+			r, err := p.do("CLUSTER", "NODES")
+			if err != nil {
+				return err
+			}
+			flagged := false
+			for _, line := range strings.Split(fmt.Sprint(r), "\n") {
+				f := strings.Fields(line)
+				if len(f) > 2 && strings.HasPrefix(f[1], c.nodes[i].addr+"@") {
+					flagged = slices.Contains(strings.Split(f[2], ","), "fail")
+				}
+			}
+			if !flagged {
+				return fmt.Errorf("%s does not flag %s as failed yet", p.addr, c.nodes[i].addr)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		c.t.Fatalf("testredis: %v", err)
+	}
+	return time.Now()
+}
+
+// NodeHolding returns the index of the running master that holds key
+// (EXISTS answers 1 there; other masters answer MOVED), or -1.
+func (c *Cluster) NodeHolding(key string) int {
+	for i, p := range c.nodes {
+		if !p.running() {
+			continue
+		}
+		if r, err := p.do("EXISTS", key); err == nil && r == int64(1) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Addr returns node i's host:port.
+func (c *Cluster) Addr(i int) string { return c.nodes[i].addr }
+
+// SlotsOf returns how many slots node i serves, as the first other
+// running node sees it (CLUSTER SHARDS is not in Redis 6.2; CLUSTER
+// SLOTS is).
+func (c *Cluster) SlotsOf(i int) int {
+	c.t.Helper()
+	for j, p := range c.nodes {
+		if j == i || !p.running() {
+			continue
+		}
+		r, err := p.do("CLUSTER", "SLOTS")
+		if err != nil {
+			continue
+		}
+		n := 0
+		ranges, _ := r.([]any)
+		for _, rg := range ranges {
+			f, _ := rg.([]any)
+			if len(f) < 3 {
+				continue
+			}
+			lo, _ := f[0].(int64)
+			hi, _ := f[1].(int64)
+			master, _ := f[2].([]any)
+			if len(master) >= 2 {
+				host, _ := master[0].(string)
+				port, _ := master[1].(int64)
+				if net.JoinHostPort(host, strconv.FormatInt(port, 10)) == c.nodes[i].addr {
+					n += int(hi - lo + 1)
+				}
+			}
+		}
+		return n
+	}
+	return 0
+}
 
 // ---- TLS ----
 
@@ -698,7 +957,9 @@ func makeCerts(t testing.TB, dir string) (caFile, certFile, keyFile string, pool
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
 		DNSNames:     []string{"localhost"},
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		// Client auth too: cluster nodes present it to each other on
+		// the cluster bus, and refuse the link without it.
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, ca, &srvKey.PublicKey, caKey)
 	must(err)

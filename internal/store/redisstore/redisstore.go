@@ -6,6 +6,7 @@ package redisstore
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -77,8 +78,12 @@ type Config struct {
 	Timeout time.Duration
 	// TLSCAFile, when set, is a PEM file of the CAs that may issue the
 	// server's certificate, instead of the system roots: for a Redis behind
-	// a private CA. It requires a rediss:// URL.
+	// a private CA. It requires a rediss:// URL, or Addrs with TLS.
 	TLSCAFile string
+	// TLS speaks TLS to Addrs (Cluster nodes, or Sentinels and their
+	// masters); each server's certificate is checked against the host of
+	// the address dialled. A URL says it by its scheme instead.
+	TLS bool
 }
 
 // Open builds a client from cfg and wraps it. It does not contact Redis, so
@@ -97,6 +102,9 @@ func universalOptions(cfg Config) (*redis.UniversalOptions, error) {
 	case cfg.URL != "" && len(cfg.Addrs) > 0:
 		return nil, errors.New("redisstore: set either URL or Addrs, not both")
 	case cfg.URL != "":
+		if cfg.TLS {
+			return nil, errors.New("redisstore: TLS applies to Addrs; a URL says it by its scheme (rediss://)")
+		}
 		if cfg.MasterName != "" {
 			return nil, errors.New("redisstore: MasterName (Sentinel) requires Addrs, not URL")
 		}
@@ -109,6 +117,12 @@ func universalOptions(cfg Config) (*redis.UniversalOptions, error) {
 		u = &redis.UniversalOptions{
 			Addrs:      append([]string(nil), cfg.Addrs...),
 			MasterName: cfg.MasterName,
+		}
+		if cfg.TLS {
+			// No ServerName: crypto/tls takes it from each address
+			// dialled, so every node, and every master a Sentinel
+			// names, is checked under its own name.
+			u.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 		}
 		if len(cfg.Addrs) > 1 && cfg.MasterName == "" && cfg.DB != 0 {
 			return nil, fmt.Errorf("redisstore: DB %d requested but Redis Cluster only has database 0", cfg.DB)
@@ -141,7 +155,7 @@ func universalOptions(cfg Config) (*redis.UniversalOptions, error) {
 	}
 	if cfg.TLSCAFile != "" {
 		if u.TLSConfig == nil {
-			return nil, errors.New("redisstore: a TLS CA file requires a rediss:// URL")
+			return nil, errors.New("redisstore: a TLS CA file requires a rediss:// URL, or Addrs with TLS")
 		}
 		pem, err := os.ReadFile(cfg.TLSCAFile)
 		if err != nil {
@@ -238,9 +252,25 @@ func (s *Store) call(ctx context.Context, op string, fn func(ctx context.Context
 		// The caller's own context ended: not the backend's fault.
 		return fmt.Errorf("redisstore: %s: %w", op, ctx.Err())
 	default:
+		s.reloadSlots()
 		// go-redis errors carry neither keys nor values, only addresses and
 		// server messages, so they are safe to keep for the logs.
 		return fmt.Errorf("redisstore: %s: %w: %w", op, store.ErrUnavailable, err)
+	}
+}
+
+// reloadSlots asks a Cluster client to fetch the slot map again after a
+// failure. go-redis refreshes it by itself on MOVED and READONLY, and
+// otherwise only every ClusterStateReloadInterval (60 s): after a
+// failover, commands to the dead master's slots fail on its refused
+// port, never reach a node that would answer MOVED, and so failed for
+// that long (measured: no login succeeded in the 10 s after a replica
+// took over). The reload is lazy and coalesced (one at a time, 200 ms
+// apart), so an outage costs a CLUSTER SLOTS now and then, not one per
+// request.
+func (s *Store) reloadSlots() {
+	if c, ok := s.client.(*redis.ClusterClient); ok {
+		c.ReloadState(context.Background())
 	}
 }
 

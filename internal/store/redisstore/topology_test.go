@@ -92,3 +92,26 @@ func TestTLSRefused(t *testing.T) {
 		t.Error("a missing CA file was accepted")
 	}
 }
+
+// TestClusterTLS runs the suite on a Cluster that speaks TLS only,
+// reached through Addrs with TLS and a private CA, as an ACL user; a URL
+// with TLS is refused (its scheme says it), and without the CA the
+// nodes' certificates are not trusted.
+func TestClusterTLS(t *testing.T) {
+	t.Parallel()
+	c := testredis.StartClusterWith(t, testredis.ClusterOptions{TLS: true})
+	c.AddUser("sesame", "acl-pw-7c1a")
+	conformance(t, Config{Addrs: c.Addrs(), TLS: true, TLSCAFile: c.CAFile(), Username: "sesame", Password: "acl-pw-7c1a"})
+
+	if _, err := Open(Config{URL: "rediss://127.0.0.1:1", TLS: true}); err == nil {
+		t.Error("TLS with a URL was accepted")
+	}
+	noCA, err := Open(Config{Addrs: c.Addrs(), TLS: true, Username: "sesame", Password: "acl-pw-7c1a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer noCA.Close()
+	if err := noCA.Ping(context.Background()); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("without the CA: Ping = %v, want ErrUnavailable", err)
+	}
+}
