@@ -27,7 +27,11 @@ import (
 // authorize, chooser, IdP login, callback, information page, token and
 // userinfo, all over loopback HTTP.
 func benchLogin(b *testing.B, opts ...teststack.Option) {
-	s := teststack.New(b, opts...)
+	benchLoginOn(b, teststack.New(b, opts...))
+}
+
+// benchLoginOn is benchLogin on a stack already built.
+func benchLoginOn(b *testing.B, s *teststack.Stack) {
 	params := teststack.AuthParams()
 	b.ResetTimer()
 	for b.Loop() {
@@ -171,19 +175,7 @@ func BenchmarkLoginCitizen(b *testing.B) {
 	defer feeder.Close(context.Background())
 	s := teststack.NewWith(b, []broker.Option{broker.WithHistory(h), broker.WithMailer(q),
 		broker.WithAudit(audit.Sinks{audit.Log{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, feeder})})
-	params := teststack.AuthParams()
-	b.ResetTimer()
-	for b.Loop() {
-		s.Browser = teststack.NewBrowser()
-		u := s.Login(b, params, "impots", "angela-dubois")
-		status, out := s.Token(b, url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")}, "redirect_uri": {teststack.SPRedirect}}, true)
-		if status != 200 {
-			b.Fatalf("token: %d %v", status, out)
-		}
-		if got := s.UserinfoStatus(b, "Bearer "+out["access_token"].(string)); got != 200 {
-			b.Fatalf("userinfo: %d", got)
-		}
-	}
+	benchLoginOn(b, s)
 	b.StopTimer()
 	if st := feeder.Stats(); st.Dropped > 0 || st.Failed > 0 {
 		b.Fatalf("history rows lost: %+v", st)
