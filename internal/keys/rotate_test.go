@@ -289,17 +289,6 @@ func TestManifestProblems(t *testing.T) {
 	}
 }
 
-// The default build has no PKCS#11: opening an HSM says what to do.
-func TestNoPKCS11Support(t *testing.T) {
-	if HSMSupported() {
-		t.Skip("built with -tags pkcs11")
-	}
-	_, err := OpenHSM(HSMConfig{Module: "/x.so", TokenLabel: "t"})
-	if !errors.Is(err, ErrNoPKCS11) || !strings.Contains(err.Error(), "-tags pkcs11") {
-		t.Fatalf("err %v", err)
-	}
-}
-
 // A reload that fails, or that the check refuses, keeps the set in use;
 // one that succeeds replaces it whole.
 func TestRingReload(t *testing.T) {
