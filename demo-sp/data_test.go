@@ -569,8 +569,15 @@ func TestDataPlusDPoP(t *testing.T) {
 				if dp == d.cnaf {
 					per *= 2
 				}
-				if len(reqs) != per {
-					t.Errorf("%s got %d requests, want %d", dp.srv.URL, len(reqs), per)
+				// The CNAF's two endpoints are called at once: when one
+				// call has learnt the nonce before the other starts, the
+				// other sends it at once (RFC 9449 §8), one challenge fewer.
+				least := per
+				if nonce && dp == d.cnaf {
+					least = per - 1
+				}
+				if len(reqs) < least || len(reqs) > per {
+					t.Errorf("%s got %d requests, want %d to %d", dp.srv.URL, len(reqs), least, per)
 				}
 				for _, r := range reqs {
 					if r.Header.Get("Authorization") != "DPoP "+at {
