@@ -44,27 +44,20 @@ func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, errBadState, nil)
 		return
 	}
-	// Mix-up defence before any token call.
-	if err := up.CheckIssuer(ctx, q.Get("iss")); err != nil {
-		p.keepChoosing(w, r, sess, upstreamError(err), err)
+	finisher, ok := up.(upstream.Finisher)
+	if !ok {
+		p.fail(w, r, errBadState, nil)
 		return
 	}
-	code, upErr := q.Get("code"), q.Get("error")
-	switch {
-	case code != "" && upErr != "", code == "" && upErr == "":
-		p.keepChoosing(w, r, sess, errIdPRejected, errors.New("callback must carry exactly one of code and error"))
-		return
-	case upErr != "":
+	start := time.Now()
+	res, err := finisher.Finish(ctx, q, upstream.Trip{State: q.Get("state"), Nonce: trip.Nonce, Verifier: trip.Verifier, ACR: trip.ACR})
+	p.metrics.exchange(trip.IdP, time.Since(start))
+	if code, denied := upstream.IsDenied(err); denied {
 		// The IdP's own words are not shown: its error_description is
 		// untrusted text.
-		p.keepChoosing(w, r, sess, idpErrorPage(upErr), errors.New("idp returned error "+safeCode(upErr)))
+		p.keepChoosing(w, r, sess, idpErrorPage(code), errors.New("idp returned error "+safeCode(code)))
 		return
-	}
-
-	start := time.Now()
-	res, err := up.Exchange(ctx, code, trip.Verifier, trip.Nonce)
-	p.metrics.exchange(trip.IdP, time.Since(start))
-	if err != nil {
+	} else if err != nil {
 		p.keepChoosing(w, r, sess, upstreamError(err), err)
 		return
 	}

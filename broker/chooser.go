@@ -91,7 +91,7 @@ func (p *Platform) choose(w http.ResponseWriter, r *http.Request) {
 // browser's previous one. The session moves on only if nobody else moved
 // it since it was read (a double click, a replayed form), so one request
 // makes one trip; the loser follows the winner's trip.
-func (p *Platform) startTrip(w http.ResponseWriter, r *http.Request, sess *session.Session, up *upstream.Provider) {
+func (p *Platform) startTrip(w http.ResponseWriter, r *http.Request, sess *session.Session, up upstream.Upstream) {
 	if ok, left := p.limit(r.Context(), "login", p.clientIP(r), p.cfg.RateLimits.LoginsPerIP); !ok {
 		p.tooManyPages(w, r, left)
 		return
@@ -101,12 +101,17 @@ func (p *Platform) startTrip(w http.ResponseWriter, r *http.Request, sess *sessi
 	// Ask the IdP for at least the SP's level and never below the IdP's
 	// own floor.
 	level := acr.Max(sess.Request.ACR, lowest(c.ACRValues))
-	target, err := up.AuthCodeURL(r.Context(), state, nonce, verifier, level)
+	starter, ok := up.(upstream.Starter)
+	if !ok {
+		p.fail(w, r, errIdPUnknown, nil)
+		return
+	}
+	target, err := starter.Start(r.Context(), upstream.Trip{State: state, Nonce: nonce, Verifier: verifier, ACR: level})
 	if err != nil {
 		p.keepChoosing(w, r, sess, errIdPUnavailable, err)
 		return
 	}
-	sess.Trip = &session.Trip{State: session.Digest(state), URL: target, IdP: c.ID, Issuer: up.Issuer(), Nonce: nonce, Verifier: verifier, ACR: level, Created: time.Now().UTC()}
+	sess.Trip = &session.Trip{State: session.Digest(state), URL: target, IdP: c.ID, Issuer: c.Issuer, Nonce: nonce, Verifier: verifier, ACR: level, Created: time.Now().UTC()}
 	sess.Step, sess.IdP, sess.Banner = session.StepUpstream, c.ID, ""
 	won, err := p.sessions.Advance(r.Context(), sess, nil, p.sessionCookie(r))
 	if err != nil {

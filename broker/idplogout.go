@@ -28,7 +28,12 @@ func (p *Platform) idpBackchannelLogout(w http.ResponseWriter, r *http.Request) 
 		p.backchannelError(w, r, oidcerr.New(oidcerr.InvalidRequest, "one logout_token is required in a form body"))
 		return
 	}
-	lt, err := up.VerifyLogoutToken(r.Context(), r.PostForm.Get("logout_token"))
+	bc, ok := up.(upstream.BackChannel)
+	if !ok {
+		p.backchannelError(w, r, oidcerr.New(oidcerr.InvalidRequest, "this identity provider has no back-channel logout"))
+		return
+	}
+	lt, err := bc.VerifyLogoutToken(r.Context(), r.PostForm.Get("logout_token"))
 	if err != nil {
 		e := oidcerr.New(oidcerr.InvalidRequest, "the logout token is invalid").WithCause(err)
 		if errors.Is(err, upstream.ErrUnavailable) {

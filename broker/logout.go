@@ -14,6 +14,7 @@ import (
 	"github.com/sesame-id/sesame/broker/identity"
 	"github.com/sesame-id/sesame/broker/oidcerr"
 	"github.com/sesame-id/sesame/broker/session"
+	"github.com/sesame-id/sesame/broker/upstream"
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/audit"
 	"github.com/sesame-id/sesame/internal/store"
@@ -98,9 +99,10 @@ func (p *Platform) endSession(w http.ResponseWriter, r *http.Request) {
 	var to string
 	var records []store.Entry
 	if sess.Login != nil {
-		if up, ok := p.reg(r.Context()).idp(sess.Login.IdP); ok {
+		up, _ := p.reg(r.Context()).idp(sess.Login.IdP)
+		if ender, ok := up.(upstream.SessionEnder); ok {
 			st := session.NewID()
-			if u, ok := up.EndSessionURL(r.Context(), sess.Login.UpstreamIDToken, st); ok {
+			if u, ok := ender.EndSessionURL(r.Context(), sess.Login.UpstreamIDToken, st); ok {
 				if rec, err := p.sessions.Record("logout", st, &pendingLogout{Target: target}, logoutTTL); err == nil {
 					to, records = u, []store.Entry{rec}
 				}

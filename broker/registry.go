@@ -26,7 +26,7 @@ type registry struct {
 	dpKeys     map[string]*clientkeys.Keys
 	dataScopes map[string]config.DataScope
 	// idps are the platform's IdPs, in chooser order.
-	idps []*upstream.Provider
+	idps []upstream.Upstream
 	// idpConfigs are the registrations the IdPs were built from, by id,
 	// so that a reload keeps the Provider (its discovery, its circuit
 	// breaker) of an IdP whose registration did not change.
@@ -39,7 +39,7 @@ func (g *registry) Client(id string) (*config.SP, bool) {
 	return sp, ok
 }
 
-func (g *registry) idp(id string) (*upstream.Provider, bool) {
+func (g *registry) idp(id string) (upstream.Upstream, bool) {
 	for _, u := range g.idps {
 		if u.Config().ID == id {
 			return u, true
@@ -146,9 +146,18 @@ func (p *Platform) buildRegistry(cfg config.Platform, idps []config.IdP, scopes 
 			g.idps = append(g.idps, old)
 			continue
 		}
-		g.idps = append(g.idps, upstream.New(idp, cfg.Issuer+"/idp/callback", cfg.Issuer+"/idp/logout/callback", p.leeway))
+		up, err := p.newUpstream(cfg, idp)
+		if err != nil {
+			return nil, fmt.Errorf("platform %s: IdP %s: %w", cfg.ID, id, err)
+		}
+		g.idps = append(g.idps, up)
 	}
 	return g, nil
+}
+
+// newUpstream builds the upstream of one IdP registration, of its kind.
+func (p *Platform) newUpstream(cfg config.Platform, idp config.IdP) (upstream.Upstream, error) {
+	return upstream.New(idp, cfg.Issuer+"/idp/callback", cfg.Issuer+"/idp/logout/callback", p.leeway), nil
 }
 
 // setRegistry installs g as the platform's registry: requests already
