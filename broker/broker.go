@@ -111,7 +111,7 @@ func New(cfg *config.Broker, log *slog.Logger, opts ...Option) (*Broker, error) 
 			Store: b.Store, Box: box, SubSecret: cfg.SubSecret, Theme: web.Theme(cfg.Theme),
 			Leeway: cfg.Leeway.D(0), IdPs: cfg.IdentityProviders, Logger: log, Metrics: b.Metrics,
 			TrustedProxies: proxies, DataScopes: cfg.DataScopes, Audit: o.audit,
-			History: o.history, Mailer: o.mailer, CitizenSpaceURL: cfg.CitizenSpaceURL,
+			History: o.history, Mailer: o.mailer, CitizenSpaceURL: cfg.CitizenSpaceURL, EIDAS: cfg.EIDAS,
 		})
 		if err != nil {
 			_ = b.Close()

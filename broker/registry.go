@@ -2,11 +2,13 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/sesame-id/sesame/broker/clientkeys"
+	"github.com/sesame-id/sesame/broker/eidas"
 	"github.com/sesame-id/sesame/broker/upstream"
 	"github.com/sesame-id/sesame/config"
 )
@@ -113,6 +115,12 @@ func (p *Platform) buildRegistry(cfg config.Platform, idps []config.IdP, scopes 
 		}
 		g.spKeys[sp.ClientID] = k
 	}
+	if p.eidas != nil && p.eidas.Proxy != nil {
+		if _, taken := g.clients[eidas.ProxyClientID]; taken {
+			return nil, fmt.Errorf("platform %s: client_id %s is the eIDAS proxy's own", cfg.ID, eidas.ProxyClientID)
+		}
+		g.clients[eidas.ProxyClientID] = proxyClient(cfg, idps, p.eidas)
+	}
 	for i := range cfg.DataProviders {
 		dp := &cfg.DataProviders[i]
 		g.dps[dp.ClientID] = dp
@@ -157,6 +165,12 @@ func (p *Platform) buildRegistry(cfg config.Platform, idps []config.IdP, scopes 
 
 // newUpstream builds the upstream of one IdP registration, of its kind.
 func (p *Platform) newUpstream(cfg config.Platform, idp config.IdP) (upstream.Upstream, error) {
+	if idp.IsEIDAS() {
+		if p.eidas == nil {
+			return nil, errors.New("an IdP of kind eidas needs the broker's eidas section")
+		}
+		return eidas.NewConnector(idp, *p.eidas, cfg.Issuer, p.kv)
+	}
 	return upstream.New(idp, cfg.Issuer+"/idp/callback", cfg.Issuer+"/idp/logout/callback", p.leeway), nil
 }
 

@@ -73,6 +73,8 @@ type Platform struct {
 	history  history.Store
 	mailer   mail.Mailer
 	spaceURL string
+	// eidas is the eIDAS bridge's configuration (nil: none).
+	eidas *config.EIDAS
 	// peers are the platforms of this process, itself included: an IdP's
 	// back-channel logout ends sessions on each of them.
 	peers []*Platform
@@ -116,6 +118,9 @@ type Options struct {
 	// CitizenSpaceURL is the citizen space, linked from e-mails and from
 	// the page of a blocked account.
 	CitizenSpaceURL string
+	// EIDAS is the eIDAS bridge's configuration, for the IdPs of kind
+	// eidas and the proxy service; nil: no bridge.
+	EIDAS *config.EIDAS
 }
 
 // NewPlatform builds the platform's handler. Signing keys come from the
@@ -130,6 +135,7 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 		log:       opt.Logger,
 		metrics:   opt.Metrics,
 		proxies:   opt.TrustedProxies,
+		eidas:     opt.EIDAS,
 
 		backchannelSlots: make(chan struct{}, backchannelSlots),
 		secure:           strings.HasPrefix(cfg.Issuer, "https://"),
@@ -228,6 +234,11 @@ func (p *Platform) routeTable() []route {
 		{"/session/end", both(p.endSession), false},
 		{"/idp/logout/callback", get(p.logoutCallback), false},
 		{"/idp/{idp}/backchannel-logout", post(p.idpBackchannelLogout), true},
+		{"/eidas/connector/country", map[string]http.HandlerFunc{http.MethodGet: p.eidasCountryPage, http.MethodPost: p.eidasSend}, false},
+		{"/eidas/connector/response", post(p.eidasResponse), false},
+		{"/eidas/proxy/request", post(p.proxyRequest), false},
+		{"/eidas/proxy/start", get(p.proxyStart), false},
+		{"/eidas/proxy/callback", get(p.proxyCallback), false},
 		{"/healthz", get(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }), true},
 		{"/readyz", get(p.ready), true},
 	}

@@ -73,6 +73,8 @@ type Broker struct {
 	// the connection e-mails ("ce n'était pas moi") and on the page of a
 	// blocked account.
 	CitizenSpaceURL string `yaml:"citizen_space_url"`
+	// EIDAS is the eIDAS bridge (see eidas.go); absent: no bridge.
+	EIDAS *EIDAS `yaml:"eidas"`
 }
 
 // DataScope is one scope of the data-scope catalogue ("Revenu fiscal de
@@ -369,7 +371,9 @@ func (s SP) IsActive() bool { return s.Active == nil || *s.Active }
 // IdP is an upstream identity provider the broker logs users in with. Any
 // standard OIDC provider fits: discovery URL, client credentials and levels.
 type IdP struct {
-	ID     string `yaml:"id"`
+	ID string `yaml:"id"`
+	// Kind is "oidc" (the default) or "eidas" (the eIDAS bridge).
+	Kind   string `yaml:"kind"`
 	Name   string `yaml:"name"`
 	Issuer string `yaml:"issuer"`
 	// DiscoveryURL overrides issuer + /.well-known/openid-configuration.

@@ -153,21 +153,31 @@ func (b *Broker) validate(p *Problems) {
 		if idp.Name == "" {
 			idp.Name = idp.ID
 		}
-		if err := checkURL(idp.Issuer, false); err != nil {
-			p.add(entry, "issuer", "%v", err)
-		}
-		if idp.DiscoveryURL != "" {
-			if err := checkURL(idp.DiscoveryURL, true); err != nil {
-				p.add(entry, "discovery_url", "%v", err)
-			} else if !strings.HasSuffix(idp.DiscoveryURL, "/.well-known/openid-configuration") {
-				p.add(entry, "discovery_url", "must end with /.well-known/openid-configuration")
+		switch idp.Kind {
+		case "", "oidc":
+			if err := checkURL(idp.Issuer, false); err != nil {
+				p.add(entry, "issuer", "%v", err)
 			}
-		}
-		if idp.ClientID == "" {
-			p.add(entry, "client_id", "is required")
-		}
-		if len(idp.ClientSecret) < 32 {
-			p.add(entry, "client_secret", "must be at least 32 characters")
+			if idp.DiscoveryURL != "" {
+				if err := checkURL(idp.DiscoveryURL, true); err != nil {
+					p.add(entry, "discovery_url", "%v", err)
+				} else if !strings.HasSuffix(idp.DiscoveryURL, "/.well-known/openid-configuration") {
+					p.add(entry, "discovery_url", "must end with /.well-known/openid-configuration")
+				}
+			}
+			if idp.ClientID == "" {
+				p.add(entry, "client_id", "is required")
+			}
+			if len(idp.ClientSecret) < 32 {
+				p.add(entry, "client_secret", "must be at least 32 characters")
+			}
+		case IdPKindEIDAS:
+			if idp.Issuer == "" {
+				// The bridge is its own issuer: the broker's platform.
+				idp.Issuer = "eidas:" + idp.ID
+			}
+		default:
+			p.add(entry, "kind", "%q: expected oidc or eidas", idp.Kind)
 		}
 		if len(idp.ACRValues) == 0 {
 			p.add(entry, "acr_values", "list the levels this IdP may assert (eidas1, eidas2, eidas3)")
@@ -185,6 +195,8 @@ func (b *Broker) validate(p *Problems) {
 			idp.Scopes = []string{"openid", "profile", "birth", "email"}
 		}
 	}
+
+	p.validateEIDAS(b)
 
 	if len(b.Platforms) == 0 {
 		p.add("broker", "platforms", "at least one platform is required")

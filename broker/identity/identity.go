@@ -34,6 +34,10 @@ type Identity struct {
 	Pivot
 	Email             string `json:"email,omitempty"`
 	PreferredUsername string `json:"preferred_username,omitempty"`
+	// EIDAS is the eIDAS PersonIdentifier of a citizen of another
+	// member state who logged in through the eIDAS bridge (see
+	// foreign.go); empty for an identity from a French IdP.
+	EIDAS string `json:"eidas,omitempty"`
 }
 
 // Error explains which claim of an IdP's identity is wrong. It never holds
