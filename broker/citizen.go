@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sesame-id/sesame/broker/authreq"
+	"github.com/sesame-id/sesame/broker/eidas"
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/audit"
@@ -151,6 +152,9 @@ func (n *Names) Set(cfg *config.Broker) {
 	for _, pl := range cfg.Platforms {
 		for _, sp := range pl.ServiceProviders {
 			v.sps[pl.ID+"\x00"+sp.ClientID] = sp.Name
+		}
+		if cfg.EIDAS != nil && cfg.EIDAS.Proxy != nil {
+			v.sps[pl.ID+"\x00"+eidas.ProxyClientID] = eidas.ProxyClientName
 		}
 	}
 	n.cur.Store(&v)

@@ -243,7 +243,7 @@ func (p *Platform) answerNode(w http.ResponseWriter, r *http.Request, proxy *eid
 // (a foreign identity does not go back abroad as a French one).
 func proxyClient(cfg config.Platform, idps []config.IdP, e *config.EIDAS) *config.SP {
 	sp := &config.SP{
-		ClientID: eidas.ProxyClientID, Name: "Service d'un autre pays européen (eIDAS)", Sector: "eidas-proxy",
+		ClientID: eidas.ProxyClientID, Name: eidas.ProxyClientName, Sector: "eidas-proxy",
 		RedirectURIs: []string{cfg.Issuer + "/eidas/proxy/callback"}, Type: "public",
 		Scopes:                   []string{"openid", "profile", "birth", "family_name", "given_name", "birthdate", "gender", "birthplace", "birthcountry", "preferred_username"},
 		IDTokenSignedResponseAlg: "ES256",

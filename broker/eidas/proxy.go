@@ -18,6 +18,10 @@ import (
 // platform's /eidas/proxy/callback and redeems them in process.
 const ProxyClientID = "eidas-proxy"
 
+// ProxyClientName is the proxy's client as the citizen reads it, on
+// the information page and in the citizen space's history.
+const ProxyClientName = "Service d'un autre pays européen (eIDAS)"
+
 // ProxySector is the prefix of the sector of a foreign SP's country: the
 // PersonIdentifier sent abroad is pairwise per destination country.
 const ProxySector = "eidas-proxy:"
