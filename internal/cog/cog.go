@@ -166,6 +166,18 @@ func CommuneName(code string, date time.Time) string {
 	return c.Name
 }
 
+// KnownCommune reports whether the code ever named a place of birth since
+// 1943, whatever the date: it tells a code that never existed from one
+// that existed at another time.
+func KnownCommune(code string) bool {
+	k, ok := communeKey(code)
+	if !ok {
+		return false
+	}
+	_, ok = tables().communes[k]
+	return ok
+}
+
 // CommuneHistory returns every period of a commune code, oldest first.
 func CommuneHistory(code string) []Commune {
 	t := tables()

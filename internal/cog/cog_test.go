@@ -74,6 +74,9 @@ func TestCommuneAt(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, ok := CommuneAt(tc.code, day(tc.date))
+			if ok && !KnownCommune(tc.code) {
+				t.Error("found on a date but not known")
+			}
 			if ok != tc.ok {
 				t.Fatalf("CommuneAt(%q, %s) ok = %v, want %v (%+v)", tc.code, tc.date, ok, tc.ok, c)
 			}
@@ -115,8 +118,11 @@ func TestCommuneHistory(t *testing.T) {
 		!h[0].Until.Equal(day("1984-11-19")) || h[1].Name != "Val-de-Reuil" || !h[1].Until.IsZero() {
 		t.Errorf("history of 27701: %+v", h)
 	}
-	if CommuneHistory("00000") != nil && len(CommuneHistory("00000")) != 0 {
+	if len(CommuneHistory("00000")) != 0 || KnownCommune("00000") || KnownCommune("7510") {
 		t.Error("history of an unknown code")
+	}
+	if !KnownCommune("27701") || !KnownCommune("20004") {
+		t.Error("a code that existed at some time is unknown")
 	}
 	if h := CommuneHistory("01001"); len(h) != 1 || !h[0].From.IsZero() {
 		t.Errorf("01001 existed at the start of the history: %+v", h)
@@ -276,6 +282,9 @@ func FuzzLookups(f *testing.F) {
 		}
 		if n := CommuneName(code, date); (n != "") != ok {
 			t.Errorf("CommuneName(%q) = %q, CommuneAt ok %v", code, n, ok)
+		}
+		if len(CommuneHistory(code)) > 0 != KnownCommune(code) || (ok && !KnownCommune(code)) {
+			t.Errorf("KnownCommune(%q) disagrees", code)
 		}
 		for _, h := range CommuneHistory(code) {
 			if h.Code != code || h.Name == "" {
