@@ -97,9 +97,10 @@ type Commune struct {
 	Code string
 	// Name is INSEE's label, with its article ("Les Abrets en Dauphiné").
 	Name string
-	// Department is the code of the department (two characters, 2A/2B
-	// for Corsica since 1976, 20 before; three for overseas: 971-976, and
-	// 975-988 for the collectivités d'outre-mer).
+	// Department is the department's code, read from the commune code:
+	// its first two characters (2A/2B in Corsica, 20 for the codes used
+	// there before 1976), three overseas (971-976, and 975-988 for the
+	// collectivités d'outre-mer).
 	Department string
 	Kind       Kind
 	// From is the first day of the period; zero when the code already
