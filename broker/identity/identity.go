@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sesame-id/sesame/internal/cog"
 )
 
 // FranceCOG is the COG code of France among birth countries.
@@ -56,8 +58,11 @@ var (
 
 const maxNameLen = 256
 
-// Validate checks the pivot claims' formats: names present and sane, a real
-// date, gender male/female, and COG codes consistent with each other.
+// Validate checks the pivot claims: names present and sane, a real past
+// date, gender male/female, a birth country of INSEE's COG and, for a birth
+// in France, a COG commune (or municipal arrondissement) that existed on the
+// birth date; for a birth abroad, no birthplace. The COG lookups are map
+// reads into tables decoded once (internal/cog).
 func (p Pivot) Validate() error {
 	var errs []error
 	checkName := func(claim, v string) {
@@ -70,22 +75,46 @@ func (p Pivot) Validate() error {
 	}
 	checkName("given_name", p.GivenName)
 	checkName("family_name", p.FamilyName)
-	if d, err := time.Parse(time.DateOnly, p.Birthdate); err != nil || d.Format(time.DateOnly) != p.Birthdate || d.After(time.Now()) {
+	born, err := time.Parse(time.DateOnly, p.Birthdate)
+	dated := err == nil && born.Format(time.DateOnly) == p.Birthdate && !born.After(time.Now())
+	if !dated {
 		errs = append(errs, &Error{"birthdate", "is not a past date in YYYY-MM-DD form"})
 	}
 	if p.Gender != "male" && p.Gender != "female" {
 		errs = append(errs, &Error{"gender", "must be male or female"})
 	}
-	if !countryCOG.MatchString(p.Birthcountry) {
+	switch _, known := cog.CountryAt(p.Birthcountry, born); {
+	case !countryCOG.MatchString(p.Birthcountry):
 		errs = append(errs, &Error{"birthcountry", "is not a COG country code (99XXX)"})
-	} else if p.Birthcountry == FranceCOG {
-		if !communeCOG.MatchString(p.Birthplace) {
-			errs = append(errs, &Error{"birthplace", "is not a 5-character COG commune code"})
+	case !known:
+		errs = append(errs, &Error{"birthcountry", "is not a country or territory of INSEE's COG"})
+	case p.Birthcountry == FranceCOG:
+		if err := checkBirthplace(p.Birthplace, born, dated); err != nil {
+			errs = append(errs, err)
 		}
-	} else if p.Birthplace != "" {
+	case p.Birthplace != "":
 		errs = append(errs, &Error{"birthplace", "must be empty for a birth abroad"})
 	}
 	return errors.Join(errs...)
+}
+
+// checkBirthplace checks a birth in France: a commune code of the COG that
+// named a commune on the birth date. A commune merged since still counts
+// (it was the birthplace); one created after the birth does not. Without a
+// valid birth date (already reported), only the code's existence is
+// checked.
+func checkBirthplace(code string, born time.Time, dated bool) error {
+	switch {
+	case !communeCOG.MatchString(code):
+		return &Error{"birthplace", "is not a 5-character COG commune code"}
+	case !cog.KnownCommune(code):
+		return &Error{"birthplace", "is not a commune code of INSEE's COG"}
+	case dated:
+		if _, ok := cog.CommuneAt(code, born); !ok {
+			return &Error{"birthplace", "names no commune on the birth date in INSEE's COG"}
+		}
+	}
+	return nil
 }
 
 // Hash identifies the person independently of the IdP: sha256 over the
