@@ -19,6 +19,7 @@ import (
 	"github.com/sesame-id/sesame/broker/identity"
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/cog"
 	"github.com/sesame-id/sesame/internal/eidas/light"
 	"github.com/sesame-id/sesame/internal/web"
 )
@@ -264,6 +265,15 @@ func eidasCountry(c string) bool {
 	return len(c) == 2 && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z'
 }
 
-// placeLabel labels a COG code for the eIDAS PlaceOfBirth; the COG
-// reference data gives the label once it is in the binary.
-var placeLabel func(code, date string) string
+// placeLabel labels a COG code for the eIDAS PlaceOfBirth: the commune
+// as it was named on the date of birth, or the country.
+func placeLabel(code, date string) string {
+	if strings.HasPrefix(code, "99") {
+		return cog.CountryName(code)
+	}
+	d, err := time.Parse(time.DateOnly, date)
+	if err != nil {
+		return ""
+	}
+	return cog.CommuneName(code, d)
+}

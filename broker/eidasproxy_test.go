@@ -115,8 +115,8 @@ func TestEIDASProxy(t *testing.T) {
 				t.Errorf("%s = %q, want %q", def, got, want)
 			}
 		}
-		if got := be.Value(light.AttrPlaceOfBirth); !strings.HasPrefix(got, "75107") {
-			t.Errorf("PlaceOfBirth %q, want the COG code 75107", got)
+		if got := be.Value(light.AttrPlaceOfBirth); !strings.HasPrefix(got, "75107 Paris 7") {
+			t.Errorf("PlaceOfBirth %q, want the COG code 75107 and its label", got)
 		}
 		if be.Value(light.AttrPersonIdentifier) != be.Subject || be.Subject == "" {
 			t.Errorf("PersonIdentifier %q, subject %q", be.Value(light.AttrPersonIdentifier), be.Subject)
