@@ -36,7 +36,7 @@ const (
 )
 
 type harness struct {
-	t   *testing.T
+	t   testing.TB
 	st  store.Store
 	srv *httptest.Server
 	// The bridge's tokens and caches.
@@ -44,7 +44,7 @@ type harness struct {
 	connReqCache, connRespCache, proxyReqCache, proxyRespCache *light.Cache
 }
 
-func mustToken(t *testing.T, issuer, secret string) light.Token {
+func mustToken(t testing.TB, issuer, secret string) light.Token {
 	t.Helper()
 	tok, err := light.NewToken(issuer, secret)
 	if err != nil {
@@ -53,7 +53,7 @@ func mustToken(t *testing.T, issuer, secret string) light.Token {
 	return tok
 }
 
-func newHarness(t *testing.T, st store.Store) *harness {
+func newHarness(t testing.TB, st store.Store) *harness {
 	t.Helper()
 	srv := httptest.NewServer(nil)
 	t.Cleanup(srv.Close)
@@ -117,7 +117,7 @@ var (
 	reLogin  = regexp.MustCompile(`name="login" value="([^"]*)"`)
 )
 
-func find(t *testing.T, re *regexp.Regexp, body string) string {
+func find(t testing.TB, re *regexp.Regexp, body string) string {
 	t.Helper()
 	m := re.FindStringSubmatch(body)
 	if m == nil {
