@@ -426,6 +426,9 @@ type Providers struct {
 	// DataProviders are the mock data providers ("fournisseurs de
 	// données"), each served under BaseURL/dp/<id>/.
 	DataProviders []MockDataProvider `yaml:"data_providers"`
+	// EIDASNode is the mock eIDAS node, served under BaseURL/eidas-node/
+	// when present (see eidasnode.go).
+	EIDASNode *EIDASNode `yaml:"eidas_node"`
 }
 
 // MockDataProviderAPIs are the APIs the mock data providers know; a data

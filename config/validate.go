@@ -657,6 +657,9 @@ func (pr *Providers) validate(p *Problems) {
 		p.add("providers", "base_url", "%v", err)
 	}
 	pr.BaseURL = strings.TrimSuffix(pr.BaseURL, "/")
+	if pr.EIDASNode != nil {
+		pr.EIDASNode.validate(pr.BaseURL, p)
+	}
 	seen := map[string]bool{}
 	for i := range pr.IdPs {
 		m := &pr.IdPs[i]

@@ -35,6 +35,7 @@ import (
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/dashboard"
 	demosp "github.com/sesame-id/sesame/demo-sp"
+	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/providers"
 )
 
@@ -167,6 +168,9 @@ func run(cmd string, args []string) error {
 		servers = append(servers, extra...)
 	}
 
+	// brokerStore is the broker's store, shared with the mock eIDAS node
+	// inside `sesame dev`.
+	var brokerStore store.Store
 	if want("broker") {
 		if cfg.Broker == nil {
 			return fmt.Errorf("%s has no broker section", *path)
@@ -178,6 +182,7 @@ func run(cmd string, args []string) error {
 		defer b.Close()
 		shared.metrics(b.Metrics)
 		log.Info("broker store", "backend", b.Backend)
+		brokerStore = b.Store
 		// The SP, data-provider and IdP registries, re-read from the
 		// file; the rest of the file needs a restart (see Reloader).
 		rl := broker.NewReloader(b, cfg, log, shared.namesSetter())
@@ -201,7 +206,12 @@ func run(cmd string, args []string) error {
 		if err != nil {
 			return err
 		}
-		servers = append(servers, server{"mock IdPs", cfg.Providers.Listen, cfg.Providers.BaseURL, s})
+		h, closeNode, err := withEIDASNode(cfg.Providers, s, brokerStore)
+		if err != nil {
+			return err
+		}
+		defer closeNode()
+		servers = append(servers, server{"mock IdPs", cfg.Providers.Listen, cfg.Providers.BaseURL, h})
 	}
 	if want("demo-sp") {
 		if cfg.DemoSP == nil {
