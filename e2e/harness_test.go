@@ -123,6 +123,9 @@ type stackOptions struct {
 	// KeysDir makes the standard platform sign from that key directory
 	// (sesame keys init), reloaded on SIGHUP only, with /jwks cached 1s.
 	KeysDir string
+	// EIDAS adds the eIDAS bridge and the mock eIDAS node (in the
+	// providers process), sharing the broker's Redis.
+	EIDAS bool
 }
 
 // citizenOptions are the citizen space's parts.
@@ -259,7 +262,7 @@ func (s *stack) launch(t *testing.T, opts stackOptions) error {
 		RedisURL: s.RedisURL, SessionKey: randomKey(t), IdPSecrets: idpSecrets,
 		SubSecret: subSecret,
 		Citizen:   opts.Citizen, DashboardPort: ports[5], Dashboard: s.Dashboard, SpaceSecret: spaceSecret,
-		CookieKey: randomKey(t), HistoryPath: s.HistoryPath, KeysDir: opts.KeysDir,
+		CookieKey: randomKey(t), HistoryPath: s.HistoryPath, KeysDir: opts.KeysDir, EIDAS: opts.EIDAS,
 	})
 
 	broker := s.start(t, "broker", cfgPath)
@@ -470,6 +473,7 @@ type configData struct {
 	Dashboard, SpaceSecret, CookieKey string
 	HistoryPath                       string
 	KeysDir                           string
+	EIDAS                             bool
 }
 
 // configTemplate is config/dev.yaml with this stack's ports, the test's
@@ -489,7 +493,25 @@ broker:
 {{- if .Citizen}}
   citizen_space_url: "{{.Dashboard}}"
 {{- end}}
+{{- if .EIDAS}}
+  eidas:
+    node_url: "{{.Providers}}/eidas-node"
+    connector:
+      request_issuer: specificCommunicationDefinitionConnectorRequest
+      request_secret: e2e-eidas-connector-request-secret-0123456
+      response_issuer: specificCommunicationDefinitionConnectorResponse
+      response_secret: e2e-eidas-connector-response-secret-012345
+    countries: [{code: CB, name: Mock Node}, {code: BE, name: Belgique}, {code: DE, name: Deutschland}]
+    proxy:
+      request_issuer: specificCommunicationDefinitionProxyserviceRequest
+      request_secret: e2e-eidas-proxy-request-secret-0123456789
+      response_issuer: specificCommunicationDefinitionProxyserviceResponse
+      response_secret: e2e-eidas-proxy-response-secret-012345678
+{{- end}}
   identity_providers:
+{{- if .EIDAS}}
+    - {id: eidas, kind: eidas, name: Identité européenne, acr_values: [eidas1, eidas2, eidas3]}
+{{- end}}
     - id: impots
       name: impots.gouv.fr
       issuer: "{{.Providers}}/impots"
@@ -542,7 +564,7 @@ broker:
       signing_keys_reload: 1h
       jwks_max_age: 1s
 {{- end}}
-      identity_providers: [impots, ameli, laposte]
+      identity_providers: [impots, ameli, laposte{{if .EIDAS}}, eidas{{end}}]
       data_providers:
         - {id: dgfip, name: DGFiP, client_id: dp-dgfip, client_secret: "e2e-dp-dgfip-secret-0123456789abcdef", jwks_uri: "{{.Providers}}/dp/dgfip/jwks", scopes: [dgfip_rfr, dgfip_nbpart, identite_pivot], introspection_encrypted_response_enc: A256GCM}
         - {id: cnaf, name: CNAF, client_id: dp-cnaf, client_secret: "e2e-dp-cnaf-secret-0123456789abcdef0", jwks_uri: "{{.Providers}}/dp/cnaf/jwks", scopes: [cnaf_quotient_familial, cnaf_composition_familiale, identite_pivot], introspection_encrypted_response_enc: A256GCM}
@@ -587,7 +609,7 @@ broker:
       code_ttl: 30s
       access_token_ttl: 60s
       id_token_ttl: 60s
-      identity_providers: [france-identite, laposte, msa]
+      identity_providers: [france-identite, laposte, msa{{if .EIDAS}}, eidas{{end}}]
       data_providers:
         - {id: dgfip, name: DGFiP, client_id: dp-dgfip, client_secret: "e2e-dp-dgfip-secret-0123456789abcdef", jwks_uri: "{{.Providers}}/dp/dgfip/jwks", scopes: [dgfip_rfr, dgfip_nbpart, identite_pivot], introspection_encrypted_response_enc: A256GCM}
         - {id: cnaf, name: CNAF, client_id: dp-cnaf, client_secret: "e2e-dp-cnaf-secret-0123456789abcdef0", jwks_uri: "{{.Providers}}/dp/cnaf/jwks", scopes: [cnaf_quotient_familial, cnaf_composition_familiale, identite_pivot], introspection_encrypted_response_enc: A256GCM}
@@ -614,6 +636,18 @@ broker:
 providers:
   listen: "127.0.0.1:{{.ProvidersPort}}"
   base_url: "{{.Providers}}"
+{{- if .EIDAS}}
+  eidas_node:
+    connector_request_secret: e2e-eidas-connector-request-secret-0123456
+    connector_response_secret: e2e-eidas-connector-response-secret-012345
+    proxy_request_secret: e2e-eidas-proxy-request-secret-0123456789
+    proxy_response_secret: e2e-eidas-proxy-response-secret-012345678
+    connector_response_urls:
+      "{{.Broker}}": "{{.Broker}}/eidas/connector/response"
+      "{{.Plus}}": "{{.Plus}}/eidas/connector/response"
+    proxy_request_url: "{{.Broker}}/eidas/proxy/request"
+    redis: {url: "{{.RedisURL}}"}
+{{- end}}
   idps:
     - id: impots
       name: impots.gouv.fr (mock)
