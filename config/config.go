@@ -73,6 +73,8 @@ type Broker struct {
 	// the connection e-mails ("ce n'était pas moi") and on the page of a
 	// blocked account.
 	CitizenSpaceURL string `yaml:"citizen_space_url"`
+	// Risk is the suspicious-context rule; nil: off (see config/risk.go).
+	Risk *Risk `yaml:"risk"`
 }
 
 // DataScope is one scope of the data-scope catalogue ("Revenu fiscal de
