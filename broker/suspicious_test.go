@@ -285,7 +285,7 @@ func greyed(t *testing.T, s *teststack.Stack, base string) map[string]bool {
 // the IdP and an IdP outage are not counted.
 func TestRiskFailedTripsAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	const window = 3 * time.Second
+	const window = 4 * time.Second
 	s, urls := replicas(t, 1, riskIdPs, withRisk(config.Risk{FailedTrips: &config.RiskFailedTrips{Max: 2, Window: config.Duration(window)}}))
 	a, b := urls[0], urls[1]
 
