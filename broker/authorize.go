@@ -12,6 +12,7 @@ import (
 	"github.com/sesame-id/sesame/broker/acr"
 	"github.com/sesame-id/sesame/broker/authreq"
 	"github.com/sesame-id/sesame/broker/oidcerr"
+	"github.com/sesame-id/sesame/broker/risk"
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/audit"
@@ -49,8 +50,9 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 
 	loginID := session.NewLoginID()
+	suspicious := p.assessRisk(r)
 	p.record(r, audit.Event{Name: audit.AuthorizeReceived, Step: audit.AuthorizeReceivedStep, Outcome: "ok", LoginID: loginID,
-		SP: req.ClientID, Scopes: req.Scopes, ACRAsked: req.ACR})
+		SP: req.ClientID, Scopes: req.Scopes, ACRAsked: req.ACR, Risk: suspicious})
 
 	existing, err := p.loadSession(r)
 	if err != nil {
@@ -63,13 +65,18 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 		existing.Login = nil
 	}
 	login := p.usableLogin(r.Context(), existing, req)
+	if login != nil && len(suspicious) > 0 && !acr.AtLeast(login.ACR, risk.MinLevel) {
+		// A suspicious context is never served by a login below
+		// eidas2, fresh or reused (a stolen session cookie is one).
+		login = nil
+	}
 	if login != nil && !p.ssoAllowed(r, login, req, loginID) {
 		// The citizen blocked this account since the session began: the
 		// session serves no new SP, and they choose another account.
 		login = nil
 	}
 	if login != nil {
-		existing.LoginID = loginID
+		existing.LoginID, existing.Risk = loginID, suspicious
 		p.record(r, audit.Event{Name: audit.SSOReused, Step: audit.SSOReusedStep, Outcome: "ok", LoginID: loginID,
 			SP: req.ClientID, IdP: login.IdP, ACRAsked: req.ACR, ACR: login.ACR, Account: p.account(login.Identity)})
 		p.reuseLogin(w, r, existing, req)
@@ -84,15 +91,19 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 	// and the store holds nothing until the citizen chooses an IdP. The
 	// old session is replaced then, not reused.
 	sess := p.sessions.NewPending(req)
-	sess.LoginID = loginID
+	sess.LoginID, sess.Risk = loginID, suspicious
 	if req.IDPHint != "" {
 		up, _ := p.reg(r.Context()).idp(req.IDPHint)
 		if up == nil || !up.Config().IsActive() || !acr.AtLeast(highest(up.Config().ACRValues), req.ACR) {
 			p.authorizeError(w, r, req, oidcerr.New(oidcerr.InvalidRequest, "idp_hint names an identity provider that cannot serve this request now"), true)
 			return
 		}
-		p.startTrip(w, r, sess, up)
-		return
+		// A hinted IdP the suspicious context greys out is no error of
+		// the SP's: the citizen chooses another account.
+		if !barredByRisk(sess, up.Config()) {
+			p.startTrip(w, r, sess, up)
+			return
+		}
 	}
 	if err := p.holdPending(w, r, sess); err != nil {
 		p.authorizeError(w, r, req, storeOAuthError(err), true)

@@ -63,6 +63,11 @@ func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	level, known := up.Level(res.ACR)
 	switch {
+	case known && acr.AtLeast(level, sess.Request.ACR) && !acr.AtLeast(level, riskLevel(sess)):
+		// Enough for the SP, not for the suspicious context: the
+		// citizen picks an account that gives eidas2.
+		p.rejectLogin(w, r, sess, errRiskLevel, errors.New("idp returned acr "+level+" in a suspicious context"))
+		return
 	case !known || !acr.AtLeast(level, trip.ACR) || !acr.AtLeast(level, sess.Request.ACR):
 		if sess.Request.ACREssential {
 			p.endWithError(w, r, sess, oidcerr.New(oidcerr.UnmetAuthenticationRequirements, "the identity provider did not authenticate at the level required"))
@@ -151,6 +156,7 @@ func (p *Platform) takeStep(w http.ResponseWriter, r *http.Request, step session
 func (p *Platform) rejectLogin(w http.ResponseWriter, r *http.Request, sess *session.Session, e web.Error, cause error) {
 	p.metrics.login(p.cfg.ID, sess.IdP, e.Code)
 	p.recordIdPRefusal(r, sess, e.Code)
+	p.failedTrip(r, sess, e.Code)
 	sess.Step, sess.Login = session.StepAuthorize, nil
 	if err := p.sessions.Save(r.Context(), sess); err != nil {
 		p.fail(w, r, storeError(err), err)
@@ -163,6 +169,7 @@ func (p *Platform) rejectLogin(w http.ResponseWriter, r *http.Request, sess *ses
 func (p *Platform) endWithError(w http.ResponseWriter, r *http.Request, sess *session.Session, e *oidcerr.Error) {
 	p.metrics.login(p.cfg.ID, sess.IdP, e.Code)
 	p.recordIdPRefusal(r, sess, e.Code)
+	p.failedTrip(r, sess, e.Code)
 	req := sess.Request
 	sess.Request, sess.Step = nil, session.StepDone
 	if sess.Login == nil {

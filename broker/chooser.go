@@ -36,6 +36,8 @@ type chooserView struct {
 	IdPs   []idpChoice
 	Banner string
 	Cancel string
+	// Notice explains the IdPs the suspicious-context rule greys out.
+	Notice string
 }
 
 // chooser is step 2: the IdPs this SP may use at this level.
@@ -48,6 +50,7 @@ func (p *Platform) chooser(w http.ResponseWriter, r *http.Request) {
 	sp, _ := reg.Client(sess.Request.ClientID)
 	v := chooserView{SPName: sp.Name, ACR: sess.Request.ACR, CSRF: sess.CSRF, Banner: bannerText(sess.Banner, web.PreferredLang(r))}
 	v.Cancel = accessDeniedURL(sess, p.cfg.Issuer)
+	lang := web.PreferredLang(r)
 	for _, up := range reg.idps {
 		c := up.Config()
 		if !c.IsDisplayed() || !idpAllowed(sp, c.ID) {
@@ -61,6 +64,9 @@ func (p *Platform) chooser(w http.ResponseWriter, r *http.Request) {
 			choice.Disabled, choice.Reason = true, "temporairement indisponible, réessayez dans quelques instants"
 		case !acr.AtLeast(highest(c.ACRValues), sess.Request.ACR):
 			choice.Disabled, choice.Reason = true, "niveau de sécurité insuffisant pour ce service"
+		case barredByRisk(sess, c):
+			choice.Disabled, choice.Reason = true, riskReason(lang)
+			v.Notice = riskNotice(lang)
 		}
 		v.IdPs = append(v.IdPs, choice)
 	}
@@ -83,6 +89,12 @@ func (p *Platform) choose(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, errIdPUnknown, nil)
 		return
 	}
+	if barredByRisk(sess, up.Config()) {
+		p.record(r, audit.Event{Name: audit.Refused, Step: audit.IdPChosenStep, Outcome: errRiskBarred.Code, LoginID: sess.LoginID,
+			SP: sess.Request.ClientID, IdP: up.Config().ID, ACRAsked: sess.Request.ACR, Risk: sess.Risk})
+		p.fail(w, r, errRiskBarred, nil)
+		return
+	}
 	p.startTrip(w, r, sess, up)
 }
 
@@ -99,8 +111,8 @@ func (p *Platform) startTrip(w http.ResponseWriter, r *http.Request, sess *sessi
 	c := up.Config()
 	state, nonce, verifier := session.NewID(), session.NewID(), oauth2.GenerateVerifier()
 	// Ask the IdP for at least the SP's level and never below the IdP's
-	// own floor.
-	level := acr.Max(sess.Request.ACR, lowest(c.ACRValues))
+	// own floor, nor, in a suspicious context, below eidas2.
+	level := acr.Max(acr.Max(sess.Request.ACR, lowest(c.ACRValues)), riskLevel(sess))
 	starter, ok := up.(upstream.Starter)
 	if !ok {
 		p.fail(w, r, errIdPUnknown, nil)
@@ -123,7 +135,7 @@ func (p *Platform) startTrip(w http.ResponseWriter, r *http.Request, sess *sessi
 		return
 	}
 	p.record(r, audit.Event{Name: audit.IdPChosen, Step: audit.IdPChosenStep, Outcome: "ok", LoginID: sess.LoginID,
-		SP: sess.Request.ClientID, IdP: c.ID, ACRAsked: sess.Request.ACR})
+		SP: sess.Request.ClientID, IdP: c.ID, ACRAsked: sess.Request.ACR, Risk: sess.Risk})
 	p.setCookie(w, sess.ID)
 	p.clearPendingCookie(w)
 	redirect(w, r, target)
@@ -131,7 +143,7 @@ func (p *Platform) startTrip(w http.ResponseWriter, r *http.Request, sess *sessi
 
 // recordIdPRefusal records a login that went wrong at or after the IdP.
 func (p *Platform) recordIdPRefusal(r *http.Request, sess *session.Session, code string) {
-	ev := audit.Event{Name: audit.IdPReturned, Step: audit.IdPReturnedStep, Outcome: code, LoginID: sess.LoginID, IdP: sess.IdP}
+	ev := audit.Event{Name: audit.IdPReturned, Step: audit.IdPReturnedStep, Outcome: code, LoginID: sess.LoginID, IdP: sess.IdP, Risk: sess.Risk}
 	if sess.Request != nil {
 		ev.SP, ev.ACRAsked = sess.Request.ClientID, sess.Request.ACR
 	}
@@ -169,6 +181,7 @@ func (p *Platform) atChooser(w http.ResponseWriter, r *http.Request) (*session.S
 func (p *Platform) keepChoosing(w http.ResponseWriter, r *http.Request, sess *session.Session, e web.Error, cause error) {
 	p.metrics.login(p.cfg.ID, sess.IdP, e.Code)
 	p.recordIdPRefusal(r, sess, e.Code)
+	p.failedTrip(r, sess, e.Code)
 	p.log.WarnContext(r.Context(), "back to chooser", "code", e.Code, "err", cause, "correlation_id", web.CorrelationID(r.Context()))
 	sess.Step, sess.Banner = session.StepAuthorize, e.Code
 	if sess.Pending() {

@@ -22,6 +22,8 @@ type Metrics struct {
 	// keyReloads counts signing-key reloads by outcome, so that an alert
 	// fires when replicas keep failing to pick up a rotation.
 	keyReloads *prometheus.CounterVec
+	// risk counts the suspicious-context rule's verdicts by reason.
+	risk *prometheus.CounterVec
 }
 
 // NewMetrics registers the series on a fresh registry (with the Go runtime
@@ -50,8 +52,11 @@ func NewMetrics() *Metrics {
 		keyReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sesame_signing_key_reloads_total", Help: "Reloads of a platform's signing keys (SIGHUP and periodic) by outcome: ok or failed.",
 		}, []string{"platform", "outcome"}),
+		risk: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sesame_risk_suspicious_total", Help: "Authorization requests found suspicious, by reason (deny_network, failed_trips, waf): eidas1-only IdPs were greyed out for them. A request may count under several reasons.",
+		}, []string{"platform", "reason"}),
 	}
-	r.MustRegister(m.requests, m.duration, m.logins, m.oauth, m.upstream, m.keyReloads,
+	r.MustRegister(m.requests, m.duration, m.logins, m.oauth, m.upstream, m.keyReloads, m.risk,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -105,6 +110,14 @@ func (m *Metrics) oauthError(platform, endpoint, code string) {
 func (m *Metrics) keyReload(platform, outcome string) {
 	if m != nil {
 		m.keyReloads.WithLabelValues(platform, outcome).Inc()
+	}
+}
+
+func (m *Metrics) suspicious(platform string, reasons []string) {
+	if m != nil {
+		for _, r := range reasons {
+			m.risk.WithLabelValues(platform, r).Inc()
+		}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sesame-id/sesame/broker/oidcerr"
+	"github.com/sesame-id/sesame/broker/risk"
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/audit"
@@ -78,6 +79,8 @@ type Platform struct {
 	// peers are the platforms of this process, itself included: an IdP's
 	// back-channel logout ends sessions on each of them.
 	peers []*Platform
+	// risk is the suspicious-context rule; nil: off.
+	risk risk.All
 
 	// hsm holds the platform's HSM session, if its keys live in one;
 	// keysStop ends the periodic reload of the keys, keysDone says it
@@ -121,6 +124,8 @@ type Options struct {
 	// EIDAS is the eIDAS bridge's configuration, for the IdPs of kind
 	// eidas and the proxy service; nil: no bridge.
 	EIDAS *config.EIDAS
+	// Risk is the suspicious-context rule's config; nil: off.
+	Risk *config.Risk
 }
 
 // NewPlatform builds the platform's handler. Signing keys come from the
@@ -177,6 +182,9 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 	}
 	p.pages, err = web.NewRenderer(opt.Theme, brand, templates, "templates/*.html")
 	if err != nil {
+		return nil, fmt.Errorf("platform %s: %w", cfg.ID, err)
+	}
+	if p.risk, err = newRiskRule(opt.Risk, opt.Store, cfg.Namespace, p.subSecret); err != nil {
 		return nil, fmt.Errorf("platform %s: %w", cfg.ID, err)
 	}
 	if cfg.DPoPNonces() {

@@ -75,6 +75,8 @@ type Broker struct {
 	CitizenSpaceURL string `yaml:"citizen_space_url"`
 	// EIDAS is the eIDAS bridge (see eidas.go); absent: no bridge.
 	EIDAS *EIDAS `yaml:"eidas"`
+	// Risk is the suspicious-context rule; nil: off (see config/risk.go).
+	Risk *Risk `yaml:"risk"`
 }
 
 // DataScope is one scope of the data-scope catalogue ("Revenu fiscal de

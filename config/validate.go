@@ -140,6 +140,8 @@ func (b *Broker) validate(p *Problems) {
 		}
 	}
 
+	b.Risk.validate(b, p)
+
 	idps := map[string]bool{}
 	for i := range b.IdentityProviders {
 		idp := &b.IdentityProviders[i]

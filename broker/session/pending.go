@@ -33,6 +33,7 @@ type pending struct {
 	Created time.Time        `json:"c"`
 	Banner  string           `json:"b,omitempty"`
 	LoginID string           `json:"lid,omitempty"`
+	Risk    []string         `json:"risk,omitempty"`
 }
 
 // ErrPendingTooLarge: the request does not fit in a cookie.
@@ -57,7 +58,7 @@ func (s *Store) SealPending(sess *Session) (string, error) {
 	if !sess.pending {
 		return "", errors.New("session: a stored session is not pending")
 	}
-	plain, err := json.Marshal(pending{ID: sess.ID, CSRF: sess.CSRF, SID: sess.SID, Request: sess.Request, Created: sess.Created, Banner: sess.Banner, LoginID: sess.LoginID})
+	plain, err := json.Marshal(pending{ID: sess.ID, CSRF: sess.CSRF, SID: sess.SID, Request: sess.Request, Created: sess.Created, Banner: sess.Banner, LoginID: sess.LoginID, Risk: sess.Risk})
 	if err != nil {
 		return "", fmt.Errorf("session: encode pending: %w", err)
 	}
@@ -86,7 +87,7 @@ func (s *Store) OpenPending(value string) (*Session, error) {
 	if err := json.Unmarshal(plain, &p); err != nil || p.Request == nil || p.ID == "" || time.Since(p.Created) > PendingTTL {
 		return nil, ErrNotFound
 	}
-	return &Session{ID: p.ID, CSRF: p.CSRF, SID: p.SID, Request: p.Request, Created: p.Created, Banner: p.Banner, LoginID: p.LoginID, Step: StepAuthorize, pending: true}, nil
+	return &Session{ID: p.ID, CSRF: p.CSRF, SID: p.SID, Request: p.Request, Created: p.Created, Banner: p.Banner, LoginID: p.LoginID, Risk: p.Risk, Step: StepAuthorize, pending: true}, nil
 }
 
 // NewLoginID names one login for the audit trail: random, naming no one.

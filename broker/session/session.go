@@ -78,6 +78,11 @@ type Session struct {
 	// exists.
 	Issued   string    `json:"issued,omitempty"`
 	IssuedAt time.Time `json:"issued_at,omitzero"`
+	// Risk are the reasons the request under way was found suspicious
+	// (broker/risk codes); empty: it was not. Assessed at /authorize,
+	// kept sealed here so the chooser, the choice and the callback apply
+	// the same verdict without asking again.
+	Risk []string `json:"risk,omitempty"`
 
 	// raw is the sealed value as loaded, the "prev" of the compare-and-set
 	// that makes each step single use.

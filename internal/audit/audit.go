@@ -74,6 +74,9 @@ type Event struct {
 	// in the e-mail of the connection and in their history, and quotes it
 	// to report a connection that was not theirs.
 	Code string
+	// Risk are the reasons the request's context was found suspicious
+	// (deny_network, failed_trips, waf); empty: it was not.
+	Risk []string
 }
 
 // Sink receives events. Record must not block the request for long: a
@@ -102,6 +105,9 @@ func (l Log) Record(ctx context.Context, e Event) {
 	}
 	if len(e.Claims) > 0 {
 		attrs = append(attrs, slog.Any("claims", e.Claims))
+	}
+	if len(e.Risk) > 0 {
+		attrs = append(attrs, slog.Any("risk", e.Risk))
 	}
 	l.Logger.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
 }
