@@ -73,6 +73,9 @@ type Broker struct {
 	// the connection e-mails ("ce n'était pas moi") and on the page of a
 	// blocked account.
 	CitizenSpaceURL string `yaml:"citizen_space_url"`
+	// CivilRegistry checks each identity against the civil registry
+	// (RNIPP) before the sub is computed; nil: no check.
+	CivilRegistry *CivilRegistry `yaml:"civil_registry"`
 }
 
 // DataScope is one scope of the data-scope catalogue ("Revenu fiscal de
@@ -399,6 +402,9 @@ type IdP struct {
 	// NotifyEmail sends the citizen an e-mail at each new connection made
 	// with this IdP, when it gives an address (default true).
 	NotifyEmail *bool `yaml:"notify_email"`
+	// CivilRegistry checks this IdP's identities against the broker's
+	// civil registry (default true; see ChecksCivilRegistry).
+	CivilRegistry *bool `yaml:"civil_registry"`
 }
 
 // Notifies reports whether logins through the IdP are notified by e-mail.
@@ -422,6 +428,9 @@ type Providers struct {
 	// DataProviders are the mock data providers ("fournisseurs de
 	// données"), each served under BaseURL/dp/<id>/.
 	DataProviders []MockDataProvider `yaml:"data_providers"`
+	// CivilRegistry, when set, serves the mock civil registry (RNIPP)
+	// under BaseURL/rnipp/.
+	CivilRegistry *MockCivilRegistry `yaml:"civil_registry"`
 }
 
 // MockDataProviderAPIs are the APIs the mock data providers know; a data

@@ -287,6 +287,9 @@ func (b *Broker) validate(p *Problems) {
 		pl.validateDataScopeGrants(entry, b.DataScopes, p)
 	}
 	validateDataScopes(b.DataScopes, p)
+	if b.CivilRegistry != nil {
+		b.CivilRegistry.validate(p)
+	}
 }
 
 // validateDataScopes checks the catalogue: unique scopes, apart from the
@@ -683,6 +686,9 @@ func (pr *Providers) validate(p *Problems) {
 		}
 	}
 	pr.validateDataProviders(p)
+	if pr.CivilRegistry != nil {
+		pr.CivilRegistry.validate(p)
+	}
 }
 
 func (pr *Providers) validateDataProviders(p *Problems) {
