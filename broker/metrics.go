@@ -22,6 +22,8 @@ type Metrics struct {
 	// keyReloads counts signing-key reloads by outcome, so that an alert
 	// fires when replicas keep failing to pick up a rotation.
 	keyReloads *prometheus.CounterVec
+	// civilRegistry counts the civil registry's outcomes.
+	civilRegistry *prometheus.CounterVec
 }
 
 // NewMetrics registers the series on a fresh registry (with the Go runtime
@@ -51,6 +53,10 @@ func NewMetrics() *Metrics {
 			Name: "sesame_signing_key_reloads_total", Help: "Reloads of a platform's signing keys (SIGHUP and periodic) by outcome: ok or failed.",
 		}, []string{"platform", "outcome"}),
 	}
+	m.civilRegistry = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sesame_civil_registry_checks_total", Help: "Civil registry (RNIPP) checks by outcome: found, corrected, not_found, deceased, unavailable (no answer), circuit_open (not asked: the circuit is open).",
+	}, []string{"platform", "outcome"})
+	r.MustRegister(m.civilRegistry)
 	r.MustRegister(m.requests, m.duration, m.logins, m.oauth, m.upstream, m.keyReloads,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
@@ -93,6 +99,12 @@ func (m *Metrics) observe(platform string, next http.Handler) http.Handler {
 func (m *Metrics) login(platform, idp, outcome string) {
 	if m != nil {
 		m.logins.WithLabelValues(platform, idp, outcome).Inc()
+	}
+}
+
+func (m *Metrics) civilRegistryCheck(platform, outcome string) {
+	if m != nil {
+		m.civilRegistry.WithLabelValues(platform, outcome).Inc()
 	}
 }
 
