@@ -89,6 +89,10 @@ func New(cfg *config.Broker, log *slog.Logger, opts ...Option) (*Broker, error) 
 		}
 		proxies = append(proxies, pr.Masked())
 	}
+	rnipp, err := newCivilRegistry(cfg.CivilRegistry)
+	if err != nil {
+		return nil, err
+	}
 	b := &Broker{Metrics: NewMetrics()}
 	if cfg.Redis.Enabled() {
 		rs, err := redisstore.Open(redisstore.Config{
@@ -113,6 +117,7 @@ func New(cfg *config.Broker, log *slog.Logger, opts ...Option) (*Broker, error) 
 			TrustedProxies: proxies, DataScopes: cfg.DataScopes, Audit: o.audit,
 			History: o.history, Mailer: o.mailer, CitizenSpaceURL: cfg.CitizenSpaceURL, EIDAS: cfg.EIDAS,
 			Risk: cfg.Risk,
+			CivilRegistry: rnipp, FlagRegistryOutage: cfg.CivilRegistry != nil && cfg.CivilRegistry.OnOutage == config.OutageFlag,
 		})
 		if err != nil {
 			_ = b.Close()

@@ -89,6 +89,12 @@ func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 		p.rejectLogin(w, r, sess, errIdentityInvalid, err)
 		return
 	}
+	// Who the person is, at the civil registry, before anything is
+	// derived from the identity.
+	rnipp, ok := p.checkCivilRegistry(w, r, sess, up.Config(), &res.Identity, level)
+	if !ok {
+		return
+	}
 	// The citizen's choice in the citizen space, which needs the
 	// identity to find their account: a blocked account goes no further.
 	acct := p.account(res.Identity)
@@ -104,7 +110,7 @@ func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 
 	sess.Login = &session.Login{
 		IdP: trip.IdP, Identity: res.Identity, ACR: level, AMR: res.AMR,
-		AuthTime: res.AuthTime, UpstreamIDToken: res.IDToken,
+		AuthTime: res.AuthTime, UpstreamIDToken: res.IDToken, CivilRegistry: rnipp,
 	}
 	sess.Step, sess.Reused = session.StepAuthenticated, false
 	// Rotated, with the index by which the IdP's back-channel logout
@@ -119,8 +125,11 @@ func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 	p.metrics.login(p.cfg.ID, trip.IdP, "ok")
 	p.record(r, audit.Event{Name: audit.IdPReturned, Step: audit.IdPReturnedStep, Outcome: "ok", LoginID: sess.LoginID,
 		SP: sess.Request.ClientID, IdP: trip.IdP, ACRAsked: sess.Request.ACR, ACR: level, Account: acct})
+	if rnipp != "" {
+		p.recordCivilRegistry(r, sess, trip.IdP, level, acct, rnipp, "ok")
+	}
 	p.record(r, audit.Event{Name: audit.IdentityVerified, Step: audit.IdentityVerifiedStep, Outcome: "ok", LoginID: sess.LoginID,
-		SP: sess.Request.ClientID, IdP: trip.IdP, ACR: level, Account: acct})
+		SP: sess.Request.ClientID, IdP: trip.IdP, ACR: level, Account: acct, CivilRegistry: rnipp})
 	p.setCookie(w, sess.ID)
 	redirect(w, r, "/authorize/consent")
 }

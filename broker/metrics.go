@@ -24,6 +24,8 @@ type Metrics struct {
 	keyReloads *prometheus.CounterVec
 	// risk counts the suspicious-context rule's verdicts by reason.
 	risk *prometheus.CounterVec
+	// civilRegistry counts the civil registry's outcomes.
+	civilRegistry *prometheus.CounterVec
 }
 
 // NewMetrics registers the series on a fresh registry (with the Go runtime
@@ -56,6 +58,10 @@ func NewMetrics() *Metrics {
 			Name: "sesame_risk_suspicious_total", Help: "Authorization requests found suspicious, by reason (deny_network, failed_trips, waf): eidas1-only IdPs were greyed out for them. A request may count under several reasons.",
 		}, []string{"platform", "reason"}),
 	}
+	m.civilRegistry = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sesame_civil_registry_checks_total", Help: "Civil registry (RNIPP) checks by outcome: found, corrected, not_found, deceased, unavailable (no answer), circuit_open (not asked: the circuit is open).",
+	}, []string{"platform", "outcome"})
+	r.MustRegister(m.civilRegistry)
 	r.MustRegister(m.requests, m.duration, m.logins, m.oauth, m.upstream, m.keyReloads, m.risk,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
@@ -98,6 +104,12 @@ func (m *Metrics) observe(platform string, next http.Handler) http.Handler {
 func (m *Metrics) login(platform, idp, outcome string) {
 	if m != nil {
 		m.logins.WithLabelValues(platform, idp, outcome).Inc()
+	}
+}
+
+func (m *Metrics) civilRegistryCheck(platform, outcome string) {
+	if m != nil {
+		m.civilRegistry.WithLabelValues(platform, outcome).Inc()
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sesame-id/sesame/broker/civilregistry"
 	"github.com/sesame-id/sesame/broker/oidcerr"
 	"github.com/sesame-id/sesame/broker/risk"
 	"github.com/sesame-id/sesame/broker/session"
@@ -81,6 +82,10 @@ type Platform struct {
 	peers []*Platform
 	// risk is the suspicious-context rule; nil: off.
 	risk risk.All
+	// civilRegistry checks identities (nil: no check); flagOutage lets a
+	// login through when it cannot answer.
+	civilRegistry civilregistry.Registry
+	flagOutage    bool
 
 	// hsm holds the platform's HSM session, if its keys live in one;
 	// keysStop ends the periodic reload of the keys, keysDone says it
@@ -126,6 +131,11 @@ type Options struct {
 	EIDAS *config.EIDAS
 	// Risk is the suspicious-context rule's config; nil: off.
 	Risk *config.Risk
+	// CivilRegistry, when set, checks every identity of the IdPs that
+	// are not exempt; FlagRegistryOutage lets a login through, flagged,
+	// when it cannot answer (else the login is refused).
+	CivilRegistry      civilregistry.Registry
+	FlagRegistryOutage bool
 }
 
 // NewPlatform builds the platform's handler. Signing keys come from the
@@ -151,6 +161,7 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 	p.log = p.log.With("platform", cfg.ID)
 	p.audit = opt.Audit
 	p.history, p.mailer, p.spaceURL = opt.History, opt.Mailer, opt.CitizenSpaceURL
+	p.civilRegistry, p.flagOutage = opt.CivilRegistry, opt.FlagRegistryOutage
 	if p.audit == nil {
 		p.audit = audit.Log{Logger: opt.Logger}
 		if opt.Logger == nil {

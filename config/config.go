@@ -77,6 +77,9 @@ type Broker struct {
 	EIDAS *EIDAS `yaml:"eidas"`
 	// Risk is the suspicious-context rule; nil: off (see config/risk.go).
 	Risk *Risk `yaml:"risk"`
+	// CivilRegistry checks each identity against the civil registry
+	// (RNIPP) before the sub is computed; nil: no check.
+	CivilRegistry *CivilRegistry `yaml:"civil_registry"`
 }
 
 // DataScope is one scope of the data-scope catalogue ("Revenu fiscal de
@@ -405,6 +408,9 @@ type IdP struct {
 	// NotifyEmail sends the citizen an e-mail at each new connection made
 	// with this IdP, when it gives an address (default true).
 	NotifyEmail *bool `yaml:"notify_email"`
+	// CivilRegistry checks this IdP's identities against the broker's
+	// civil registry (default true; see ChecksCivilRegistry).
+	CivilRegistry *bool `yaml:"civil_registry"`
 }
 
 // Notifies reports whether logins through the IdP are notified by e-mail.
@@ -431,6 +437,9 @@ type Providers struct {
 	// EIDASNode is the mock eIDAS node, served under BaseURL/eidas-node/
 	// when present (see eidasnode.go).
 	EIDASNode *EIDASNode `yaml:"eidas_node"`
+	// CivilRegistry, when set, serves the mock civil registry (RNIPP)
+	// under BaseURL/rnipp/.
+	CivilRegistry *MockCivilRegistry `yaml:"civil_registry"`
 }
 
 // MockDataProviderAPIs are the APIs the mock data providers know; a data

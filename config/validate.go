@@ -174,6 +174,9 @@ func (b *Broker) validate(p *Problems) {
 				p.add(entry, "client_secret", "must be at least 32 characters")
 			}
 		case IdPKindEIDAS:
+			if idp.CivilRegistry != nil && *idp.CivilRegistry {
+				p.add(entry, "civil_registry", "a foreign identity is not in the French civil registry: remove it or set false")
+			}
 			if idp.Issuer == "" {
 				// The bridge is its own issuer: the broker's platform.
 				idp.Issuer = "eidas:" + idp.ID
@@ -301,6 +304,9 @@ func (b *Broker) validate(p *Problems) {
 		pl.validateDataScopeGrants(entry, b.DataScopes, p)
 	}
 	validateDataScopes(b.DataScopes, p)
+	if b.CivilRegistry != nil {
+		b.CivilRegistry.validate(p)
+	}
 }
 
 // validateDataScopes checks the catalogue: unique scopes, apart from the
@@ -700,6 +706,9 @@ func (pr *Providers) validate(p *Problems) {
 		}
 	}
 	pr.validateDataProviders(p)
+	if pr.CivilRegistry != nil {
+		pr.CivilRegistry.validate(p)
+	}
 }
 
 func (pr *Providers) validateDataProviders(p *Problems) {

@@ -22,6 +22,7 @@ import (
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/keys"
 	"github.com/sesame-id/sesame/internal/web"
+	"github.com/sesame-id/sesame/providers/civilregistry"
 	"github.com/sesame-id/sesame/providers/dataprovider"
 )
 
@@ -59,6 +60,8 @@ type Server struct {
 	now func() time.Time
 	// dps are the mock data providers, under BaseURL/dp/<id>/.
 	dps *dataprovider.Server
+	// rnipp is the mock civil registry, under BaseURL/rnipp/ (nil: none).
+	rnipp *civilregistry.Server
 }
 
 // mockIdP is one provider: its issuer, keys, clients and in-memory state.
@@ -139,6 +142,11 @@ func New(cfg *config.Providers) (*Server, error) {
 			return nil, fmt.Errorf("providers: %w", err)
 		}
 	}
+	if cfg.CivilRegistry != nil {
+		if s.rnipp, err = newRegistry(cfg, strings.TrimSuffix(u.Path, "/")+"/rnipp", s.identities); err != nil {
+			return nil, err
+		}
+	}
 	s.handler = web.WithCorrelationID(web.SecureHeaders(s.routes(u.Path)))
 	return s, nil
 }
@@ -186,6 +194,9 @@ func (s *Server) routes(prefix string) http.Handler {
 	}
 	if s.dps != nil {
 		mux.Handle(prefix+"/dp/", s.dps)
+	}
+	if s.rnipp != nil {
+		mux.Handle(prefix+"/rnipp/", s.rnipp)
 	}
 	// No catch-all 404 page: it would also swallow the mux's 405 answers
 	// (GET /token), which tell a client developer more.
@@ -324,4 +335,28 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 			DataProviders []dataprovider.Summary
 		}{list, len(s.identities), dps},
 	})
+}
+
+// newRegistry builds the mock civil registry of the test identities,
+// served at path.
+func newRegistry(cfg *config.Providers, path string, ids []Identity) (*civilregistry.Server, error) {
+	for _, m := range cfg.IdPs {
+		if m.ID == "rnipp" {
+			return nil, errors.New("providers: idp id \"rnipp\" is the civil registry's path; choose another id")
+		}
+	}
+	people := make([]civilregistry.Person, 0, len(ids))
+	for _, id := range ids {
+		people = append(people, civilregistry.Person{ID: id.ID, Pivot: civilregistry.Pivot{
+			GivenName: id.GivenName, FamilyName: id.FamilyName, Birthdate: id.Birthdate, Gender: id.Gender,
+			Birthplace: id.Birthplace, Birthcountry: id.Birthcountry,
+		}})
+	}
+	r, err := civilregistry.New(people, civilregistry.Options{
+		Path: path, Secret: cfg.CivilRegistry.Secret, SlowDelay: cfg.CivilRegistry.SlowDelay.D(0),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("providers: %w", err)
+	}
+	return r, nil
 }

@@ -101,6 +101,10 @@ type Login struct {
 	AuthTime time.Time         `json:"auth_time"`
 	// UpstreamIDToken is kept as id_token_hint for the IdP's end_session.
 	UpstreamIDToken string `json:"up_idt,omitempty"`
+	// CivilRegistry is the civil registry's outcome for Identity: found,
+	// corrected (Identity is then the registry's), or unavailable (let
+	// through by the outage policy); empty when it was not asked.
+	CivilRegistry string `json:"rnipp,omitempty"`
 }
 
 // Trip is one trip to an IdP: what the callback must find to accept it.

@@ -503,3 +503,18 @@ func (s *Stack) UserinfoStatus(t testing.TB, header string) int {
 	}
 	return resp.StatusCode
 }
+
+// RegistrySecret is the mock civil registry's bearer secret in the stack.
+const RegistrySecret = "rnipp-secret-0123456789abcdef0123456789"
+
+// CivilRegistry makes the mock providers serve the civil registry (at
+// IdPURL/rnipp/) and the broker check every login there, with the outage
+// policy onOutage ("refuse" or "flag") and the timeout (0: 2s). A later
+// option may point the broker elsewhere (Config.Broker.CivilRegistry).
+func CivilRegistry(onOutage string, timeout time.Duration) Option {
+	return func(c *config.Config) {
+		c.Providers.CivilRegistry = &config.MockCivilRegistry{Secret: RegistrySecret}
+		c.Broker.CivilRegistry = &config.CivilRegistry{URL: c.Providers.BaseURL + "/rnipp/check", Secret: RegistrySecret,
+			Timeout: config.Duration(timeout), OnOutage: onOutage}
+	}
+}

@@ -97,11 +97,17 @@ func checkConfig(args []string, out io.Writer) error {
 			store = "Redis"
 		}
 		parts = append(parts, fmt.Sprintf("broker (%d platform(s), %d IdP(s), %s)", len(cfg.Broker.Platforms), len(cfg.Broker.IdentityProviders), store))
+		if r := cfg.Broker.CivilRegistry; r != nil {
+			parts = append(parts, fmt.Sprintf("civil registry check (on outage: %s)", r.OnOutage))
+		}
 	}
 	if cfg.Providers != nil {
 		parts = append(parts, fmt.Sprintf("mock IdPs (%d)", len(cfg.Providers.IdPs)))
 		if n := len(cfg.Providers.DataProviders); n > 0 {
 			parts = append(parts, fmt.Sprintf("mock data providers (%d)", n))
+		}
+		if cfg.Providers.CivilRegistry != nil {
+			parts = append(parts, "mock civil registry")
 		}
 	}
 	if cfg.DemoSP != nil {

@@ -45,6 +45,12 @@ const (
 	// that account in the citizen space; the login was refused.
 	IdPBlocked     = "FC_IDP_BLOCKED"
 	IdPBlockedStep = 5
+	// CivilRegistryChecked: the civil registry (RNIPP) was asked about
+	// the IdP's identity (FranceConnect's FC_REQUESTED_RNIPP and
+	// FC_RECEIVED_*_RNIPP, step 4.x); CivilRegistry holds its outcome,
+	// Outcome "ok" or the page code of the refusal.
+	CivilRegistryChecked     = "FC_RNIPP_CHECKED"
+	CivilRegistryCheckedStep = 4
 )
 
 // Event is one business event.
@@ -77,6 +83,10 @@ type Event struct {
 	// Risk are the reasons the request's context was found suspicious
 	// (deny_network, failed_trips, waf); empty: it was not.
 	Risk []string
+	// CivilRegistry is the civil registry's outcome for the login
+	// (found, corrected, not_found, deceased, or unavailable when the
+	// registry could not answer); empty when it was not asked.
+	CivilRegistry string
 }
 
 // Sink receives events. Record must not block the request for long: a
@@ -99,6 +109,9 @@ func (l Log) Record(ctx context.Context, e Event) {
 		if f.v != "" {
 			attrs = append(attrs, slog.String(f.k, f.v))
 		}
+	}
+	if e.CivilRegistry != "" {
+		attrs = append(attrs, slog.String("civil_registry", e.CivilRegistry))
 	}
 	if len(e.Scopes) > 0 {
 		attrs = append(attrs, slog.Any("scopes", e.Scopes))
