@@ -158,6 +158,17 @@ func TestEIDASConnector(t *testing.T) {
 			t.Errorf("sub %v then %v, want one stable sub", sub1, info2["sub"])
 		}
 	})
+	t.Run("a foreign identity is not checked against the French civil registry", func(t *testing.T) {
+		// The mock registry knows no foreign citizen: checked, the login
+		// would end on S020050.
+		r := newRig(t, nil, false, teststack.CivilRegistry(config.OutageRefuse, 2*time.Second), teststack.EIDAS(testNode))
+		n := newNode(t, r)
+		req := n.toNode(authParams(), "CB")
+		resp, _ := n.answer(citizen(req, light.LoALow), n.rs, time.Now())
+		if tok := r.redeem(t, teststack.SPID, r.Finish(t, teststack.Abs(r.BrokerURL, resp.Header.Get("Location")))); tok.ID["acr"] != "eidas1" {
+			t.Errorf("acr %v", tok.ID["acr"])
+		}
+	})
 	t.Run("plus: substantial passes, low is refused", func(t *testing.T) {
 		for _, tc := range []struct {
 			loa, acr string
