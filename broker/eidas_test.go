@@ -328,9 +328,9 @@ func FuzzEIDASEndpoints(f *testing.F) {
 	f.Fuzz(func(t *testing.T, which uint8, form, cookie string) {
 		path := paths[int(which)%len(paths)]
 		for _, method := range []string{http.MethodGet, http.MethodPost} {
-			req := httptest.NewRequest(method, "http://broker"+path+"?"+form, strings.NewReader(form))
-			if method == http.MethodPost {
-				req.URL.RawQuery = ""
+			req := httptest.NewRequest(method, "http://broker"+path, strings.NewReader(form))
+			if method == http.MethodGet {
+				req.URL.RawQuery = form
 			}
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			if cookie != "" {
