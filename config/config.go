@@ -607,15 +607,11 @@ func Load(path string) (*Config, error) {
 // unknown fields with the nearest known one, values of the wrong shape,
 // then what validation finds in the rest, each with its line.
 func Parse(name string, raw []byte) (*Config, error) {
-	expanded, lm, missing := expandEnv(raw)
+	expanded, lm, unset := expandEnv(raw)
 	ps := newPositions(lm)
-	for _, m := range missing {
-		at := lm.rawPos(m.offset)
-		ps.found = append(ps.found, Problem{Line: at.line, Column: at.col, Field: "${" + m.name + "}",
-			Message: fmt.Sprintf("environment variable %s is not set (write ${%s:-default} to give a default)", m.name, m.name)})
-	}
 	var doc yaml.Node
 	if err := yaml.NewDecoder(bytes.NewReader(expanded)).Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		ps.unset(unset)
 		ps.found = append(ps.found, syntaxProblem(err, lm))
 		return nil, &Problems{File: name, Items: ps.found}
 	}
@@ -623,16 +619,18 @@ func Parse(name string, raw []byte) (*Config, error) {
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		checkStructure(doc.Content[0], reflect.TypeFor[Config](), ps)
 	}
+	structural := len(ps.found) > 0
+	ps.unset(unset)
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
 	err := dec.Decode(c)
 	var te *yaml.TypeError
 	switch {
 	case err == nil || errors.Is(err, io.EOF):
-	case errors.As(err, &te) && len(ps.found) > len(missing) && !ps.aborted:
+	case errors.As(err, &te) && structural && !ps.aborted:
 		// The structure check said it all, in better words; the decoder
 		// filled in the rest, which is validated below.
-	case len(ps.found) > len(missing):
+	case structural:
 		return nil, &Problems{File: name, Items: ps.found}
 	case te != nil:
 		// The structure check missed what the decoder refused: pass its
@@ -662,10 +660,11 @@ func Parse(name string, raw []byte) (*Config, error) {
 	return c, nil
 }
 
-// unsetVar is a ${VAR} without a default whose variable is not set.
+// unsetVar is a ${VAR} without a default whose variable is not set, at
+// these byte offsets of the file and of the expanded text.
 type unsetVar struct {
-	name   string
-	offset int
+	name        string
+	offset, exp int
 }
 
 // expandEnv replaces ${VAR} and ${VAR:-default}, keeping where each
@@ -684,7 +683,7 @@ func expandEnv(raw []byte) ([]byte, *lineMap, []unsetVar) {
 			if m[4] >= 0 {
 				v = string(raw[m[6]:m[7]])
 			} else {
-				missing = append(missing, unsetVar{name, m[0]})
+				missing = append(missing, unsetVar{name, m[0], len(out)})
 			}
 		}
 		lm.subs = append(lm.subs, subst{rawStart: m[0], rawEnd: m[1], expStart: len(out), expEnd: len(out) + len(v)})

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"encoding"
 	"fmt"
 	"reflect"
@@ -48,6 +49,47 @@ type positions struct {
 	// top): nothing can be validated.
 	aborted bool
 	lines   *lineMap
+	// nodes are the keys and scalars walked, where they start in the
+	// expanded text, to tell which field an unset ${VAR} was in.
+	nodes []walked
+}
+
+// walked is a node the walk went through.
+type walked struct {
+	line, col int
+	at        where
+}
+
+// unset reports the unset variables, each in the field it was written in;
+// the field's validation would only say it again ("is missing").
+func (ps *positions) unset(vars []unsetVar) {
+	if len(vars) == 0 {
+		return
+	}
+	slices.SortStableFunc(ps.nodes, func(a, b walked) int {
+		return cmp.Or(cmp.Compare(a.line, b.line), cmp.Compare(a.col, b.col))
+	})
+	expLs := lineStarts(ps.lines.exp)
+	for _, v := range vars {
+		e := lineCol(ps.lines.exp, expLs, v.exp)
+		q := Problem{Field: "${" + v.name + "}",
+			Message: fmt.Sprintf("environment variable %s is not set (${%s:-default} gives a default)", v.name, v.name)}
+		// The last node starting at or before the reference holds it.
+		i, _ := slices.BinarySearchFunc(ps.nodes, e, func(n walked, p pos) int {
+			return cmp.Or(cmp.Compare(n.line, p.line), cmp.Compare(n.col, p.col))
+		})
+		if i < len(ps.nodes) && ps.nodes[i].line == e.line && ps.nodes[i].col == e.col {
+			i++
+		}
+		if i > 0 {
+			at := ps.nodes[i-1].at
+			q.Entry, q.Field = at.entry, at.field
+			ps.reported[at.path] = true
+		}
+		r := ps.lines.rawPos(v.offset)
+		q.Line, q.Column = r.line, r.col
+		ps.found = append(ps.found, q)
+	}
 }
 
 func newPositions(lm *lineMap) *positions {
@@ -323,6 +365,9 @@ func (w *walker) composite(n *yaml.Node, t reflect.Type, at where) bool {
 // leaf decodes n as the decoder would: a scalar type, or one with its own
 // unmarshaler (Duration).
 func (w *walker) leaf(n *yaml.Node, t reflect.Type, at where) bool {
+	if n.Kind == yaml.ScalarNode {
+		w.ps.nodes = append(w.ps.nodes, walked{n.Line, n.Column, at})
+	}
 	v := reflect.New(t)
 	if err := n.Decode(v.Interface()); err != nil {
 		w.refuse(at, n, "%s", mismatch(n, t, err))
@@ -417,6 +462,7 @@ func (w *walker) structure(n *yaml.Node, t reflect.Type, at where, skip map[stri
 		}
 		f, known := info.fields[name]
 		child := at.key(name)
+		w.ps.nodes = append(w.ps.nodes, walked{k.Line, k.Column, child})
 		if !known {
 			if info.inlineMap != nil {
 				w.walk(v, info.inlineMap, at.mapKey(name))
@@ -469,6 +515,7 @@ func (w *walker) mapping(n *yaml.Node, t reflect.Type, at where, skip map[string
 			skip[name] = true
 		}
 		child := at.mapKey(name)
+		w.ps.nodes = append(w.ps.nodes, walked{k.Line, k.Column, child})
 		w.ps.at[child.path] = w.at(k)
 		w.walk(v, t.Elem(), child)
 	}
@@ -692,6 +739,9 @@ func mismatch(n *yaml.Node, t reflect.Type, err error) string {
 	}
 	got := shape(r)
 	b := deref(t)
+	if b == durationType && r.Kind == yaml.ScalarNode {
+		return strconv.Quote(r.Value) + " is not " + want
+	}
 	if r.Kind == yaml.ScalarNode && isLeaf(b) && b.Kind() != reflect.String && b.Kind() != reflect.Interface {
 		got = strconv.Quote(r.Value)
 	}

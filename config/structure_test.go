@@ -68,7 +68,7 @@ func TestBrokenFiles(t *testing.T) {
 		wants []wantLine
 	}{
 		{"typo.yaml", 7, []wantLine{
-			{"12:16", `broker.identity_providers[0] (impots): timeout: expected a duration like 30s or 10m, got "5"`},
+			{"12:16", `broker.identity_providers[0] (impots): timeout: "5" is not a duration like 30s or 10m`},
 			{"17:7", "broker.platforms[0] (std): identity_provider: unknown field, did you mean identity_providers?"},
 			{"14:7", "broker.platforms[0] (std): identity_providers: is missing: list at least one IdP id (known: impots)"},
 			{"26:11", "broker.platforms[0] (std).service_providers[1] (mairie): redirect_uri: unknown field, did you mean redirect_uris?"},
@@ -158,7 +158,7 @@ func TestStructureProblems(t *testing.T) {
 		}, []wantLine{
 			{"x.yaml:11:7", "broker.identity_providers[0] (idp): client_id: is set twice (first at line 10)"}}},
 		"unset variable": {func(y string) string { return strings.Replace(y, `    url: ""`, `    url: "${SESAME_TEST_UNSET}"`, 1) }, []wantLine{
-			{"x.yaml:4:11", "${SESAME_TEST_UNSET}: environment variable SESAME_TEST_UNSET is not set"}}},
+			{"x.yaml:4:11", "broker: redis.url: environment variable SESAME_TEST_UNSET is not set (${SESAME_TEST_UNSET:-default} gives a default)"}}},
 		"merge of a scalar": {func(y string) string { return strings.Replace(y, `    url: ""`, "    <<: 3", 1) }, []wantLine{
 			{"x.yaml:4:9", "broker: redis.<<: a merge takes a mapping or a list of mappings"}}},
 		"anchor in itself": {func(y string) string { return strings.Replace(y, "  redis:\n", "  redis: &r\n    <<: *r\n", 1) }, []wantLine{
@@ -366,5 +366,17 @@ func TestStructureAliasBomb(t *testing.T) {
 	checkLines(t, problemLines(t, "bomb.yaml", []byte(doc)), []wantLine{{"bomb.yaml:3:7", "excessive aliasing"}})
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("took %v", d)
+	}
+}
+
+// An unset ${VAR} is reported in its field, once: not again as the
+// field's "is missing".
+func TestUnsetVariableOnce(t *testing.T) {
+	os.Unsetenv("SESAME_TEST_UNSET")
+	y := strings.Replace(minimal, `"0123456789abcdef0123456789abcdef"`, `"${SESAME_TEST_UNSET}"`, 1)
+	lines := problemLines(t, "x.yaml", []byte(y))
+	want := "x.yaml:5:16: broker: sub_secret: environment variable SESAME_TEST_UNSET is not set"
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], want) {
+		t.Fatalf("want only %q, got:\n%s", want, strings.Join(lines, "\n"))
 	}
 }
