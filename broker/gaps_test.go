@@ -224,7 +224,7 @@ broker:
 	}
 	_, err = config.Parse("rs.yaml", file("plus", "RS256"))
 	want := `rs.yaml: 1 problem(s):
-  - broker.platforms[0] (plus).service_providers[0] (rs-sp): id_token_signed_response_alg: "RS256": a plus platform signs with ES256 only`
+  - rs.yaml:19:11: broker.platforms[0] (plus).service_providers[0] (rs-sp): id_token_signed_response_alg: "RS256": a plus platform signs with ES256 only`
 	if !errors.Is(err, config.ErrInvalid) || err.Error() != want {
 		t.Fatalf("RS256 id_tokens on plus: %v\nwant:\n%s", err, want)
 	}

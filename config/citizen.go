@@ -115,7 +115,9 @@ func (h *History) validate(p *Problems) {
 			h.Path = "data/history.db"
 		}
 	case "postgres":
-		if !strings.HasPrefix(h.URL, "postgres://") && !strings.HasPrefix(h.URL, "postgresql://") {
+		if h.URL == "" {
+			p.missing("history", "url", "a postgres:// URL with the postgres driver")
+		} else if !strings.HasPrefix(h.URL, "postgres://") && !strings.HasPrefix(h.URL, "postgresql://") {
 			p.add("history", "url", "expected a postgres:// URL with the postgres driver")
 		}
 	default:
@@ -138,8 +140,10 @@ func (h *History) validate(p *Problems) {
 }
 
 func (m *Mail) validate(p *Problems) {
-	if !strings.Contains(m.From, "@") {
-		p.add("mail", "from", "an address is required, e.g. \"Sésame <ne-pas-repondre@example.gouv.fr>\"")
+	if m.From == "" {
+		p.missing("mail", "from", "an address, e.g. \"Sésame <ne-pas-repondre@example.gouv.fr>\"")
+	} else if !strings.Contains(m.From, "@") {
+		p.add("mail", "from", "%q: expected an address, e.g. \"Sésame <ne-pas-repondre@example.gouv.fr>\"", m.From)
 	}
 	s := &m.SMTP
 	if s.Host != "" {
@@ -174,9 +178,7 @@ func (m *Mail) validate(p *Problems) {
 }
 
 func (d *Dashboard) validate(b *Broker, p *Problems) {
-	if _, _, err := net.SplitHostPort(d.Listen); err != nil {
-		p.add("dashboard", "listen", "expected host:port, got %q", d.Listen)
-	}
+	p.listen("dashboard", "listen", d.Listen)
 	if err := checkURL(d.BaseURL, false); err != nil {
 		p.add("dashboard", "base_url", "%v", err)
 	}
@@ -184,16 +186,14 @@ func (d *Dashboard) validate(b *Broker, p *Problems) {
 	if err := checkURL(d.Issuer, false); err != nil {
 		p.add("dashboard", "issuer", "%v", err)
 	}
-	if d.ClientID == "" {
-		p.add("dashboard", "client_id", "is required")
-	}
-	if len(d.ClientSecret) < 32 {
-		p.add("dashboard", "client_secret", "is required, at least 32 characters")
-	}
+	p.required("dashboard", "client_id", d.ClientID, "")
+	p.secret("dashboard", "client_secret", d.ClientSecret, "")
 	if len(d.Scopes) == 0 {
 		d.Scopes = []string{"openid", "given_name", "email"}
 	}
-	if _, err := seal.ParseKey(d.CookieKey); err != nil {
+	if strings.TrimSpace(d.CookieKey) == "" {
+		p.missing("dashboard", "cookie_key", "a base64 32-byte key (make one with: sesame keys session)")
+	} else if _, err := seal.ParseKey(d.CookieKey); err != nil {
 		p.add("dashboard", "cookie_key", "%v (make one with: sesame keys session)", err)
 	}
 	switch d.Theme {
@@ -222,11 +222,11 @@ func (d *Dashboard) validate(b *Broker, p *Problems) {
 		}
 	}
 	if len(d.IdentityProviders) == 0 {
-		p.add("dashboard", "identity_providers", "is required without a broker section in the same file")
+		p.missing("dashboard", "identity_providers", "required without a broker section in the same file")
 	}
 	for i, idp := range d.IdentityProviders {
-		if idp.ID == "" || idp.Name == "" {
-			p.add(fmt.Sprintf("dashboard.identity_providers[%d]", i), "id/name", "both are required")
-		}
+		e := fmt.Sprintf("dashboard.identity_providers[%d]", i)
+		p.required(e, "id", idp.ID, "")
+		p.required(e, "name", idp.Name, "")
 	}
 }

@@ -5,10 +5,15 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"reflect"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +36,8 @@ type Config struct {
 
 	// File is the path the config was read from; it prefixes every error.
 	File string `yaml:"-"`
+	// pos is, while Parse validates, where each entry is written.
+	pos *positions
 }
 
 // Log is the logging of a process.
@@ -571,7 +578,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration like 30s or 10m", n.Line, s)
+		// A TypeError, not a plain error: the decoder then goes on with
+		// the rest of the file instead of giving up on it.
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration like 30s or 10m", n.Line, s)}}
 	}
 	*d = Duration(v)
 	return nil
@@ -602,34 +611,118 @@ func Load(path string) (*Config, error) {
 
 // Parse expands ${VAR} and ${VAR:-default} references, decodes strictly
 // (unknown fields are errors, so typos do not silently disable a setting) and
-// validates. name is used in error messages.
+// validates. name is used in error messages. Every problem of the file is
+// reported at once, in a *Problems (see ErrInvalid): unset variables,
+// unknown fields with the nearest known one, values of the wrong shape,
+// then what validation finds in the rest, each with its line.
 func Parse(name string, raw []byte) (*Config, error) {
-	var missing []string
-	expanded := envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
-		sub := envRef.FindSubmatch(m)
-		v, ok := os.LookupEnv(string(sub[1]))
-		if !ok {
-			if len(sub[2]) > 0 {
-				return sub[3]
-			}
-			missing = append(missing, string(sub[1]))
-		}
-		return []byte(v)
-	})
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("%s: environment variable(s) %s not set (referenced as ${...}; use ${VAR:-default} for a default)", name, strings.Join(missing, ", "))
+	expanded, lm, unset := expandEnv(raw)
+	ps := newPositions(lm)
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(expanded)).Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		ps.unset(unset)
+		ps.found = append(ps.found, syntaxProblem(err, lm))
+		return nil, &Problems{File: name, Items: ps.found}
 	}
+	c := &Config{}
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		checkStructure(doc.Content[0], reflect.TypeFor[Config](), ps)
+	}
+	structural := len(ps.found) > 0
+	ps.unset(unset)
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
-	c := &Config{}
-	if err := dec.Decode(c); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	err := dec.Decode(c)
+	var te *yaml.TypeError
+	switch {
+	case err == nil || errors.Is(err, io.EOF):
+	case errors.As(err, &te) && structural && !ps.aborted:
+		// The structure check said it all, in better words; the decoder
+		// filled in the rest, which is validated below.
+	case structural:
+		return nil, &Problems{File: name, Items: ps.found}
+	case te != nil:
+		// The structure check missed what the decoder refused: pass its
+		// words on, without the Go types.
+		for _, msg := range te.Errors {
+			ps.found = append(ps.found, syntaxProblem(errors.New(msg), lm))
+		}
+		return nil, &Problems{File: name, Items: ps.found}
+	default:
+		ps.found = append(ps.found, syntaxProblem(err, lm))
+		return nil, &Problems{File: name, Items: ps.found}
 	}
 	c.File = name
-	if err := c.Validate(); err != nil {
+	c.pos = ps
+	err = c.Validate()
+	c.pos = nil
+	if p := (*Problems)(nil); errors.As(err, &p) {
+		// In file order, as an operator goes through it; problems of the
+		// whole file (no line) first.
+		slices.SortStableFunc(p.Items, func(a, b Problem) int {
+			return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+		})
+	}
+	if err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// unsetVar is a ${VAR} without a default whose variable is not set, at
+// these byte offsets of the file and of the expanded text.
+type unsetVar struct {
+	name        string
+	offset, exp int
+}
+
+// expandEnv replaces ${VAR} and ${VAR:-default}, keeping where each
+// replacement went so positions can be given in the file's lines. An
+// unset variable without a default becomes empty, and is reported.
+func expandEnv(raw []byte) ([]byte, *lineMap, []unsetVar) {
+	lm := &lineMap{raw: raw}
+	var out []byte
+	var missing []unsetVar
+	last := 0
+	for _, m := range envRef.FindAllSubmatchIndex(raw, -1) {
+		out = append(out, raw[last:m[0]]...)
+		name := string(raw[m[2]:m[3]])
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			if m[4] >= 0 {
+				v = string(raw[m[6]:m[7]])
+			} else {
+				missing = append(missing, unsetVar{name, m[0], len(out)})
+			}
+		}
+		lm.subs = append(lm.subs, subst{rawStart: m[0], rawEnd: m[1], expStart: len(out), expEnd: len(out) + len(v)})
+		out = append(out, v...)
+		last = m[1]
+	}
+	if lm.subs == nil {
+		lm.exp = raw
+		return raw, lm, nil
+	}
+	out = append(out, raw[last:]...)
+	lm.exp = out
+	return out, lm, missing
+}
+
+// yamlErrLine is the line the YAML parser gives in its messages.
+var yamlErrLine = regexp.MustCompile(`^(?:yaml: )?(?:unmarshal errors:\s*)?line (\d+): `)
+
+// syntaxProblem is a parser or decoder message as a problem, at its line
+// in the file, without Go type names.
+func syntaxProblem(err error, lm *lineMap) Problem {
+	msg := strings.TrimSpace(err.Error())
+	q := Problem{}
+	if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
+		if n, convErr := strconv.Atoi(m[1]); convErr == nil {
+			q.Line = lm.pos(n, 1).line
+		}
+	}
+	q.Message = cleanDecodeError(errors.New(msg))
+	return q
 }
 
 // ErrInvalid marks validation failures.

@@ -206,7 +206,7 @@ func TestDataProvidersValidation(t *testing.T) {
 		"scope not in catalogue":      {strings.NewReplacer("scopes: [dgfip_rfr, identite_pivot]", "scopes: [dgfip_rfr, cnaf_qf]"), `scopes: "cnaf_qf" is neither an identity scope nor in broker.data_scopes`},
 		"scope of another provider":   {strings.NewReplacer("      provider: dgfip\n", "      provider: cnaf\n"), `scopes: "dgfip_rfr" is served by "cnaf" in broker.data_scopes, not by this provider`},
 		"SP granted an unknown scope": {strings.NewReplacer("scopes: [openid, identite_pivot, dgfip_rfr]", "scopes: [openid, dgfip_rfx]"), `service_providers[0] (sp): scopes: "dgfip_rfx" is neither an identity scope nor in broker.data_scopes`},
-		"no French label":             {strings.NewReplacer("      label_fr: Revenu fiscal de référence (DGFiP)\n", ""), "data_scopes[0] (dgfip_rfr): label_fr: is required"},
+		"no French label":             {strings.NewReplacer("      label_fr: Revenu fiscal de référence (DGFiP)\n", ""), "data_scopes[0] (dgfip_rfr): label_fr: is missing"},
 		"identity scope as data":      {strings.NewReplacer("    - scope: dgfip_rfr\n", "    - scope: email\n"), `data_scopes[0] (email): scope: "email" is an identity scope`},
 		"bad encryption alg": {strings.NewReplacer("          scopes: [dgfip_rfr, identite_pivot]\n", "          scopes: [dgfip_rfr, identite_pivot]\n          introspection_encrypted_response_alg: RSA1_5\n"),
 			`introspection_encrypted_response_alg: "RSA1_5": expected ECDH-ES, RSA-OAEP, RSA-OAEP-256`},
@@ -246,16 +246,16 @@ providers:
 	entry := "providers.data_providers[0] (dgfip): "
 	for name, tc := range map[string]struct{ from, to, want string }{
 		"unknown api":        {"id: dgfip", "id: urssaf", `providers.data_providers[0] (urssaf): id: "urssaf": expected one of dgfip, cnaf`},
-		"no id":              {"id: dgfip", "id: ''", "providers.data_providers[0] (): id: is required"},
+		"no id":              {"id: dgfip", "id: ''", "providers.data_providers[0] (): id: is missing"},
 		"no issuers":         {"issuers: [http://localhost:8000, https://sesame.example]", "issuers: []", entry + "issuers: list at least one"},
 		"http issuer":        {"https://sesame.example", "http://sesame.example", entry + `issuers: "http://sesame.example": http is allowed only on localhost`},
 		"trailing slash":     {"https://sesame.example", "https://sesame.example/", entry + `issuers: "https://sesame.example/": must have no fragment or trailing slash`},
 		"issuer with query":  {"https://sesame.example", `"https://sesame.example?x=1"`, entry + `issuers: "https://sesame.example?x=1": must not contain a query`},
 		"issuer twice":       {"https://sesame.example", "http://localhost:8000", entry + `issuers: "http://localhost:8000" is listed twice`},
-		"no client_id":       {"client_id: dp-dgfip", "client_id: ''", entry + "client_id: is required"},
+		"no client_id":       {"client_id: dp-dgfip", "client_id: ''", entry + "client_id: is missing"},
 		"short secret":       {`"dp-secret-0123456789abcdef0123456789"`, `"short"`, entry + "client_secret: must be at least 32 characters"},
 		"relative issuer":    {"https://sesame.example", "/sesame", entry + `issuers: "/sesame": expected an absolute https URL`},
-		"unknown yaml field": {"client_id: dp-dgfip", "client_id: dp-dgfip\n      scopes: [dgfip_rfr]", "field scopes not found"},
+		"unknown yaml field": {"client_id: dp-dgfip", "client_id: dp-dgfip\n      scopes: [dgfip_rfr]", "providers.data_providers[0] (dgfip): scopes: unknown field"},
 	} {
 		_, err := Parse("bad.yaml", providers(strings.Replace(good, tc.from, tc.to, 1)))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -321,17 +321,17 @@ func TestDemoSPDataProvidersValidation(t *testing.T) {
 		t.Fatalf("data_providers = %+v (the trailing slash should be gone)", got)
 	}
 	for name, tc := range map[string]struct{ from, to, want string }{
-		"no url":         {"      url: https://cnaf.example/dp/cnaf\n", "", "demo_sp.data_providers[1] (cnaf): url: is required"},
+		"no url":         {"      url: https://cnaf.example/dp/cnaf\n", "", "demo_sp.data_providers[1] (cnaf): url: is missing"},
 		"relative url":   {"https://cnaf.example/dp/cnaf", "/dp/cnaf", `url: "/dp/cnaf": expected an absolute https URL`},
 		"http elsewhere": {"https://cnaf.example/dp/cnaf", "http://cnaf.example/dp/cnaf", "url: \"http://cnaf.example/dp/cnaf\": http is allowed only on localhost"},
 		"query":          {"https://cnaf.example/dp/cnaf", "https://cnaf.example/dp/cnaf?x=1", "must not contain a query"},
 		"empty query":    {"https://cnaf.example/dp/cnaf", "https://cnaf.example/dp/cnaf?", "must not contain a query or a fragment"},
 		"fragment":       {"https://cnaf.example/dp/cnaf", "https://cnaf.example/dp/cnaf#x", "must not contain a query or a fragment"},
 		"user info":      {"https://cnaf.example/dp/cnaf", "https://u:p@cnaf.example/dp/cnaf", "must not contain user info"},
-		"no id":          {"    - id: cnaf\n", "    - id: \"\"\n", "demo_sp.data_providers[1] (): id: is required"},
+		"no id":          {"    - id: cnaf\n", "    - id: \"\"\n", "demo_sp.data_providers[1] (): id: is missing"},
 		"unknown id":     {"    - id: cnaf\n", "    - id: urssaf\n", `id: "urssaf": the demo SP knows the API of dgfip, cnaf only`},
 		"twice":          {"    - id: cnaf\n", "    - id: dgfip\n", `demo_sp.data_providers[1] (dgfip): id: "dgfip" is listed twice`},
-		"no name":        {"      name: CNAF\n", "", "demo_sp.data_providers[1] (cnaf): name: is required"},
+		"no name":        {"      name: CNAF\n", "", "demo_sp.data_providers[1] (cnaf): name: is missing"},
 	} {
 		_, err := Parse("dp.yaml", []byte(strings.Replace(demoSP, tc.from, tc.to, 1)))
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {

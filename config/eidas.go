@@ -102,8 +102,10 @@ func (p *Problems) validateEIDAS(b *Broker) {
 			{"request", d.RequestIssuer, d.RequestSecret},
 			{"response", d.ResponseIssuer, d.ResponseSecret},
 		} {
-			if strings.TrimSpace(f.issuer) == "" || strings.Contains(f.issuer, "|") {
-				p.add(entry, name+"."+f.field+"_issuer", "is required and may not contain |")
+			if strings.TrimSpace(f.issuer) == "" {
+				p.missing(entry, name+"."+f.field+"_issuer", "")
+			} else if strings.Contains(f.issuer, "|") {
+				p.add(entry, name+"."+f.field+"_issuer", "%q: may not contain |", f.issuer)
 			}
 			switch {
 			case f.secret == "":
@@ -132,11 +134,13 @@ func (p *Problems) validateEIDAS(b *Broker) {
 		dir("proxy", e.Proxy.EIDASDirection)
 		if e.Proxy.Platform != "" {
 			found := false
+			var ids []string
 			for _, pl := range b.Platforms {
 				found = found || pl.ID == e.Proxy.Platform
+				ids = append(ids, pl.ID)
 			}
 			if !found {
-				p.add(entry, "proxy.platform", "%q: no such platform", e.Proxy.Platform)
+				p.add(entry, "proxy.platform", "%q: no such platform%s", e.Proxy.Platform, suggest(e.Proxy.Platform, ids))
 			}
 		}
 	}

@@ -59,7 +59,9 @@ func (n *EIDASNode) validate(base string, p *Problems) {
 		{"proxy_request_secret", n.ProxyRequestSecret},
 		{"proxy_response_secret", n.ProxyResponseSecret},
 	} {
-		if len(s.value) < minLightSecret {
+		if s.value == "" {
+			p.missing(entry, s.field, fmt.Sprintf("at least %d characters (a LightToken secret shared with the bridge)", minLightSecret))
+		} else if len(s.value) < minLightSecret {
 			p.add(entry, s.field, "%d characters: at least %d needed (a LightToken secret shared with the bridge)", len(s.value), minLightSecret)
 		}
 	}

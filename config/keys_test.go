@@ -73,7 +73,7 @@ func TestHSMConfig(t *testing.T) {
 	}
 	wants := []string{
 		"hsm.module: stat /nonexistent/lib.so",
-		"hsm.token_label: is required",
+		"hsm.token_label: is missing",
 		`hsm.pin_env: "1234": expected the name of the environment variable`,
 	}
 	if !keys.HSMSupported() {

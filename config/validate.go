@@ -22,15 +22,69 @@ import (
 // KnownACR are the levels Sésame understands, lowest first.
 var KnownACR = []string{"eidas1", "eidas2", "eidas3"}
 
-// Problems lists every validation error of a file, each naming the entry
-// and the field, so an operator fixes them all in one pass.
+// Problems lists every problem of a file, each naming the entry and the
+// field, and its line when the file was read by Parse, so an operator
+// fixes them all in one pass.
 type Problems struct {
 	File  string
-	Items []string
+	Items []Problem
+	// pos is what Parse learnt of the file: where each entry is written,
+	// and what its structure check already reported.
+	pos *positions
+}
+
+// Problem is one thing wrong in a file.
+type Problem struct {
+	// Line and Column locate it in the file, from 1; 0 when unknown (a
+	// config built in code).
+	Line, Column int
+	// Entry is a section or a list item in the file's words
+	// ("broker.platforms[0] (std).service_providers[1] (demo-sp)"), Field
+	// the path under it ("redis.url"); either may be empty.
+	Entry, Field string
+	Message      string
+}
+
+// String is "entry: field: message", without the position.
+func (q Problem) String() string {
+	parts := make([]string, 0, 3)
+	for _, s := range []string{q.Entry, q.Field, q.Message} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, ": ")
+}
+
+// at is the problem prefixed with file:line:column when its line is known.
+func (q Problem) at(file string) string {
+	switch {
+	case q.Line > 0 && q.Column > 0:
+		return fmt.Sprintf("%s:%d:%d: %s", file, q.Line, q.Column, q)
+	case q.Line > 0:
+		return fmt.Sprintf("%s:%d: %s", file, q.Line, q)
+	}
+	return q.String()
 }
 
 func (p *Problems) Error() string {
-	return fmt.Sprintf("%s: %d problem(s):\n  - %s", p.File, len(p.Items), strings.Join(p.Items, "\n  - "))
+	lines := make([]string, len(p.Items))
+	for i, q := range p.Items {
+		lines[i] = q.at(p.File)
+	}
+	return fmt.Sprintf("%s: %d problem(s):\n  - %s", p.File, len(p.Items), strings.Join(lines, "\n  - "))
+}
+
+// Lines are the problems one per line, each starting with the file (and
+// its line and column when known), as check-config prints them.
+func (p *Problems) Lines() []string {
+	lines := make([]string, len(p.Items))
+	for i, q := range p.Items {
+		if lines[i] = q.at(p.File); q.Line == 0 {
+			lines[i] = p.File + ": " + lines[i]
+		}
+	}
+	return lines
 }
 
 // Is lets callers test for ErrInvalid.
@@ -45,13 +99,85 @@ func (p *Problems) levels(entry, field string, values []string) {
 	}
 }
 
+// add records a problem of entry's field. With a file read by Parse it
+// gets the line where the field (or, when missing, its entry) is written,
+// and it is dropped when the structure check already refused that value:
+// the decoder left it empty, so "is missing" would only repeat it.
 func (p *Problems) add(entry, field, format string, args ...any) {
-	p.Items = append(p.Items, fmt.Sprintf("%s: %s: %s", entry, field, fmt.Sprintf(format, args...)))
+	q := Problem{Entry: entry, Field: field, Message: fmt.Sprintf(format, args...)}
+	if p.pos != nil {
+		path := canonical(entry, field)
+		if p.pos.covers(path) {
+			return
+		}
+		at := p.pos.find(path)
+		q.Line, q.Column = at.line, at.col
+	}
+	p.Items = append(p.Items, q)
+}
+
+// required reports an empty required field as missing; why, when given,
+// says what it is for.
+func (p *Problems) required(entry, field, value, why string) {
+	if strings.TrimSpace(value) == "" {
+		p.missing(entry, field, why)
+	}
+}
+
+// missing reports a required field that is absent or empty.
+func (p *Problems) missing(entry, field, why string) {
+	if why == "" {
+		p.add(entry, field, "is missing")
+		return
+	}
+	p.add(entry, field, "is missing: %s", why)
+}
+
+// minSecret is the length of a client secret or an HMAC key, the same as
+// FranceConnect's.
+const minSecret = 32
+
+// secret checks a secret: missing when empty, too short otherwise. The
+// value itself is never printed.
+func (p *Problems) secret(entry, field, value, why string) {
+	switch {
+	case value == "":
+		w := fmt.Sprintf("at least %d characters", minSecret)
+		if why != "" {
+			w = why + ", " + w
+		}
+		p.missing(entry, field, w)
+	case len(value) < minSecret:
+		if why != "" {
+			p.add(entry, field, "must be at least %d characters (%s)", minSecret, why)
+			return
+		}
+		p.add(entry, field, "must be at least %d characters", minSecret)
+	}
+}
+
+// listen checks a host:port to listen on.
+func (p *Problems) listen(entry, field, value string) {
+	if value == "" {
+		p.missing(entry, field, "a host:port to listen on")
+	} else if _, _, err := net.SplitHostPort(value); err != nil {
+		p.add(entry, field, "expected host:port, got %q", value)
+	}
+}
+
+// newProblems starts the problems of c, with what Parse found in the
+// file's structure.
+func (c *Config) newProblems() *Problems {
+	p := &Problems{File: c.File, pos: c.pos}
+	if c.pos != nil {
+		p.Items = append(p.Items, c.pos.found...)
+	}
+	return p
 }
 
 // Validate checks every section present and fills defaults.
 func (c *Config) Validate() error {
-	p := &Problems{File: c.File}
+	p := c.newProblems()
 	if c.Broker == nil && c.Providers == nil && c.DemoSP == nil && c.Dashboard == nil {
 		p.add("(file)", "broker/providers/demo_sp/dashboard", "at least one section is required")
 	}
@@ -96,11 +222,9 @@ func (c *Config) Validate() error {
 }
 
 func (b *Broker) validate(p *Problems) {
-	if len(b.SubSecret) < 32 {
-		p.add("broker", "sub_secret", "must be at least 32 characters (it keys the pairwise sub HMAC)")
-	}
+	p.secret("broker", "sub_secret", b.SubSecret, "it keys the pairwise sub HMAC")
 	if len(b.SessionKeys) == 0 {
-		p.add("broker", "session_keys", "at least one base64 32-byte key is required (generate one with `sesame keys session`)")
+		p.missing("broker", "session_keys", "at least one base64 32-byte key (generate one with `sesame keys session`)")
 	}
 	switch b.Theme {
 	case "":
@@ -147,7 +271,7 @@ func (b *Broker) validate(p *Problems) {
 		idp := &b.IdentityProviders[i]
 		entry := fmt.Sprintf("broker.identity_providers[%d] (%s)", i, idp.ID)
 		if idp.ID == "" {
-			p.add(entry, "id", "is required")
+			p.missing(entry, "id", "")
 		} else if idps[idp.ID] {
 			p.add(entry, "id", "duplicate id %q", idp.ID)
 		}
@@ -167,12 +291,8 @@ func (b *Broker) validate(p *Problems) {
 					p.add(entry, "discovery_url", "must end with /.well-known/openid-configuration")
 				}
 			}
-			if idp.ClientID == "" {
-				p.add(entry, "client_id", "is required")
-			}
-			if len(idp.ClientSecret) < 32 {
-				p.add(entry, "client_secret", "must be at least 32 characters")
-			}
+			p.required(entry, "client_id", idp.ClientID, "")
+			p.secret(entry, "client_secret", idp.ClientSecret, "")
 		case IdPKindEIDAS:
 			if idp.CivilRegistry != nil && *idp.CivilRegistry {
 				p.add(entry, "civil_registry", "a foreign identity is not in the French civil registry: remove it or set false")
@@ -204,7 +324,7 @@ func (b *Broker) validate(p *Problems) {
 	p.validateEIDAS(b)
 
 	if len(b.Platforms) == 0 {
-		p.add("broker", "platforms", "at least one platform is required")
+		p.missing("broker", "platforms", "at least one platform")
 	}
 	ids := map[string]bool{}
 	namespaces := map[string]bool{}
@@ -213,14 +333,12 @@ func (b *Broker) validate(p *Problems) {
 		pl := &b.Platforms[i]
 		entry := fmt.Sprintf("broker.platforms[%d] (%s)", i, pl.ID)
 		if pl.ID == "" {
-			p.add(entry, "id", "is required")
+			p.missing(entry, "id", "")
 		} else if ids[pl.ID] {
 			p.add(entry, "id", "duplicate id %q", pl.ID)
 		}
 		ids[pl.ID] = true
-		if _, _, err := net.SplitHostPort(pl.Listen); err != nil {
-			p.add(entry, "listen", "expected host:port, got %q", pl.Listen)
-		}
+		p.listen(entry, "listen", pl.Listen)
 		if err := checkURL(pl.Issuer, false); err != nil {
 			p.add(entry, "issuer", "%v", err)
 		} else if u, _ := url.Parse(pl.Issuer); u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(u.Path, "/") {
@@ -290,12 +408,13 @@ func (b *Broker) validate(p *Problems) {
 			p.add(entry, "namespace", "%q is used by another platform; platforms never share sessions", pl.Namespace)
 		}
 		namespaces[pl.Namespace] = true
+		known := idpIDs(b.IdentityProviders)
 		if len(pl.IdentityProviders) == 0 {
-			p.add(entry, "identity_providers", "list at least one IdP id")
+			p.missing(entry, "identity_providers", "list at least one IdP id"+suggest("", known))
 		}
 		for _, id := range pl.IdentityProviders {
 			if !idps[id] {
-				p.add(entry, "identity_providers", "%q is not defined under broker.identity_providers", id)
+				p.add(entry, "identity_providers", "unknown IdP %q%s", id, suggestWhere(id, known, "broker.identity_providers"))
 			}
 		}
 		pl.validateKeys(entry, p)
@@ -317,23 +436,21 @@ func validateDataScopes(scopes []DataScope, p *Problems) {
 		d := &scopes[i]
 		entry := fmt.Sprintf("broker.data_scopes[%d] (%s)", i, d.Scope)
 		switch {
-		case d.Scope == "" || strings.ContainsAny(d.Scope, " \t\"\\"):
-			p.add(entry, "scope", "is required, without spaces or quotes")
+		case d.Scope == "":
+			p.missing(entry, "scope", "")
+		case strings.ContainsAny(d.Scope, " \t\"\\"):
+			p.add(entry, "scope", "%q: no spaces or quotes", d.Scope)
 		case slices.Contains(IdentityScopes, d.Scope):
 			p.add(entry, "scope", "%q is an identity scope, not a data scope", d.Scope)
 		case seen[d.Scope]:
 			p.add(entry, "scope", "duplicate scope %q", d.Scope)
 		}
 		seen[d.Scope] = true
-		if d.Provider == "" {
-			p.add(entry, "provider", "is required: the id of the data provider that serves it")
-		}
+		p.required(entry, "provider", d.Provider, "the id of the data provider that serves it")
 		if len(d.Claims) == 0 {
 			p.add(entry, "claims", "list the fields the scope covers")
 		}
-		if d.LabelFR == "" {
-			p.add(entry, "label_fr", "is required: the citizen is told in French what is passed on")
-		}
+		p.required(entry, "label_fr", d.LabelFR, "the citizen is told in French what is passed on")
 		if d.LabelEN == "" {
 			d.LabelEN = d.LabelFR
 		}
@@ -362,7 +479,7 @@ func (pl *Platform) validateDataProviders(platform string, catalogue []DataScope
 		dp := &pl.DataProviders[j]
 		entry := fmt.Sprintf("%s.data_providers[%d] (%s)", platform, j, dp.ID)
 		if dp.ID == "" {
-			p.add(entry, "id", "is required")
+			p.missing(entry, "id", "")
 		} else if ids[dp.ID] {
 			p.add(entry, "id", "duplicate id %q", dp.ID)
 		}
@@ -374,7 +491,7 @@ func (pl *Platform) validateDataProviders(platform string, catalogue []DataScope
 			dp.Sector = "dp:" + dp.ID
 		}
 		if dp.ClientID == "" {
-			p.add(entry, "client_id", "is required")
+			p.missing(entry, "client_id", "")
 		} else if clients[dp.ClientID] {
 			p.add(entry, "client_id", "%q is already the client_id of another SP or data provider of this platform", dp.ClientID)
 		}
@@ -386,15 +503,19 @@ func (pl *Platform) validateDataProviders(platform string, catalogue []DataScope
 				dp.TokenEndpointAuthMethods = []string{"private_key_jwt"}
 			}
 		}
+		secretAuth := false
 		for _, m := range dp.TokenEndpointAuthMethods {
 			switch {
 			case !slices.Contains(validAuthMethods, m):
 				p.add(entry, "token_endpoint_auth_methods", "%q: expected %s", m, strings.Join(validAuthMethods, " or "))
 			case m == "private_key_jwt" && !hasKeys:
 				p.add(entry, "token_endpoint_auth_methods", "private_key_jwt needs the provider's keys in jwks or jwks_uri")
-			case m != "private_key_jwt" && len(dp.ClientSecret) < 32:
-				p.add(entry, "client_secret", "must be at least 32 characters")
+			case m != "private_key_jwt":
+				secretAuth = true
 			}
+		}
+		if secretAuth {
+			p.secret(entry, "client_secret", dp.ClientSecret, "")
 		}
 		checkKeys(entry, dp.JWKSURI, dp.JWKS, p)
 		if len(dp.Scopes) == 0 {
@@ -407,9 +528,13 @@ func (pl *Platform) validateDataProviders(platform string, catalogue []DataScope
 			d, ok := dataScope(catalogue, sc)
 			switch {
 			case !ok:
-				p.add(entry, "scopes", "%q is neither an identity scope nor in broker.data_scopes", sc)
+				p.add(entry, "scopes", "%q is neither an identity scope nor in broker.data_scopes%s", sc, didYouMean(sc, scopeNames(catalogue)))
 			case d.Provider != dp.ID:
-				p.add(entry, "scopes", "%q is served by %q in broker.data_scopes, not by this provider", sc, d.Provider)
+				hint := ""
+				if nearest(dp.ID, []string{d.Provider}) != "" {
+					hint = fmt.Sprintf(": did you mean id %q?", d.Provider)
+				}
+				p.add(entry, "scopes", "%q is served by %q in broker.data_scopes, not by this provider%s", sc, d.Provider, hint)
 			}
 		}
 		switch dp.IntrospectionSignedResponseAlg {
@@ -461,11 +586,11 @@ func (pl *Platform) validateDataScopeGrants(platform string, catalogue []DataSco
 			}
 			d, ok := dataScope(catalogue, sc)
 			if !ok {
-				p.add(entry, "scopes", "%q is neither an identity scope nor in broker.data_scopes", sc)
+				p.add(entry, "scopes", "%q is neither an identity scope nor in broker.data_scopes%s", sc, didYouMean(sc, scopeNames(catalogue)))
 				continue
 			}
 			if !slices.ContainsFunc(pl.DataProviders, func(dp DataProvider) bool { return dp.ID == d.Provider }) {
-				p.add(entry, "scopes", "%q is served by data provider %q, which is not registered on this platform", sc, d.Provider)
+				p.add(entry, "scopes", "%q is served by data provider %q, which is not registered on this platform%s", sc, d.Provider, suggestWhere(d.Provider, dataProviderIDs(pl.DataProviders), "this platform's data_providers"))
 			}
 		}
 	}
@@ -506,7 +631,7 @@ func (pl *Platform) validateSPs(platform string, p *Problems) {
 		sp := &pl.ServiceProviders[j]
 		entry := fmt.Sprintf("%s.service_providers[%d] (%s)", platform, j, sp.ClientID)
 		if sp.ClientID == "" {
-			p.add(entry, "client_id", "is required")
+			p.missing(entry, "client_id", "")
 		} else if clients[sp.ClientID] {
 			p.add(entry, "client_id", "duplicate client_id %q", sp.ClientID)
 		}
@@ -514,11 +639,9 @@ func (pl *Platform) validateSPs(platform string, p *Problems) {
 		if sp.Name == "" {
 			sp.Name = sp.ClientID
 		}
-		if sp.Sector == "" {
-			p.add(entry, "sector", "is required: SPs of one sector share pairwise subs")
-		}
+		p.required(entry, "sector", sp.Sector, "SPs of one sector share pairwise subs")
 		if len(sp.RedirectURIs) == 0 {
-			p.add(entry, "redirect_uris", "at least one is required")
+			p.missing(entry, "redirect_uris", "list at least one")
 		}
 		for _, u := range sp.RedirectURIs {
 			if err := checkURL(u, true); err != nil {
@@ -577,7 +700,7 @@ func (pl *Platform) validateSPs(platform string, p *Problems) {
 		}{{"idps_allowed", sp.IdPsAllowed}, {"idps_denied", sp.IdPsDenied}, {"idp_hints", sp.IdPHints}} {
 			for _, id := range f.ids {
 				if !slices.Contains(pl.IdentityProviders, id) {
-					p.add(entry, f.name, "%q is not an IdP of this platform", id)
+					p.add(entry, f.name, "unknown IdP %q%s", id, suggestWhere(id, pl.IdentityProviders, "this platform's identity_providers"))
 				}
 			}
 		}
@@ -593,8 +716,8 @@ func (pl *Platform) validateSPs(platform string, p *Problems) {
 			}
 		}
 		secretAuth := slices.Contains(sp.TokenEndpointAuthMethods, "client_secret_basic") || slices.Contains(sp.TokenEndpointAuthMethods, "client_secret_post")
-		if secretAuth && len(sp.ClientSecret) < 32 {
-			p.add(entry, "client_secret", "must be at least 32 characters")
+		if secretAuth {
+			p.secret(entry, "client_secret", sp.ClientSecret, "")
 		}
 		for _, m := range sp.TokenEndpointAuthMethods {
 			if !slices.Contains(validAuthMethods, m) {
@@ -643,7 +766,7 @@ func (pl *Platform) validateSPCrypto(entry string, sp *SP, p *Problems) {
 			p.add(entry, f.name+"_alg", "%q: expected %s", f.alg, strings.Join(validEncAlgs, ", "))
 		}
 		if f.alg != "" && f.enc == "" {
-			p.add(entry, f.name+"_enc", "is required with %s_alg (A256GCM)", f.name)
+			p.missing(entry, f.name+"_enc", fmt.Sprintf("required with %s_alg (A256GCM)", f.name))
 		}
 		if f.enc != "" && !slices.Contains(validEnc, f.enc) {
 			p.add(entry, f.name+"_enc", "%q: expected A256GCM", f.enc)
@@ -658,9 +781,7 @@ func (pl *Platform) validateSPCrypto(entry string, sp *SP, p *Problems) {
 }
 
 func (pr *Providers) validate(p *Problems) {
-	if _, _, err := net.SplitHostPort(pr.Listen); err != nil {
-		p.add("providers", "listen", "expected host:port, got %q", pr.Listen)
-	}
+	p.listen("providers", "listen", pr.Listen)
 	if err := checkURL(pr.BaseURL, false); err != nil {
 		p.add("providers", "base_url", "%v", err)
 	}
@@ -672,8 +793,10 @@ func (pr *Providers) validate(p *Problems) {
 	for i := range pr.IdPs {
 		m := &pr.IdPs[i]
 		entry := fmt.Sprintf("providers.idps[%d] (%s)", i, m.ID)
-		if m.ID == "" || strings.ContainsAny(m.ID, "/?#% ") {
-			p.add(entry, "id", "is required and must be a plain path segment")
+		if m.ID == "" {
+			p.missing(entry, "id", "")
+		} else if strings.ContainsAny(m.ID, "/?#% ") {
+			p.add(entry, "id", "%q: must be a plain path segment", m.ID)
 		} else if seen[m.ID] {
 			p.add(entry, "id", "duplicate id %q", m.ID)
 		}
@@ -687,14 +810,10 @@ func (pr *Providers) validate(p *Problems) {
 		p.levels(entry, "acr_values", m.ACRValues)
 		for k, cl := range m.Clients {
 			ce := fmt.Sprintf("%s.clients[%d] (%s)", entry, k, cl.ClientID)
-			if cl.ClientID == "" {
-				p.add(ce, "client_id", "is required")
-			}
-			if len(cl.ClientSecret) < 32 {
-				p.add(ce, "client_secret", "must be at least 32 characters")
-			}
+			p.required(ce, "client_id", cl.ClientID, "")
+			p.secret(ce, "client_secret", cl.ClientSecret, "")
 			if len(cl.RedirectURIs) == 0 {
-				p.add(ce, "redirect_uris", "at least one is required")
+				p.missing(ce, "redirect_uris", "list at least one")
 			}
 			if cl.BackchannelLogoutURI != "" {
 				if err := checkURL(cl.BackchannelLogoutURI, true); err != nil {
@@ -719,9 +838,9 @@ func (pr *Providers) validateDataProviders(p *Problems) {
 		entry := fmt.Sprintf("providers.data_providers[%d] (%s)", i, dp.ID)
 		switch {
 		case dp.ID == "":
-			p.add(entry, "id", "is required: one of %s, the API the mock serves", strings.Join(MockDataProviderAPIs, ", "))
+			p.missing(entry, "id", "one of "+strings.Join(MockDataProviderAPIs, ", ")+", the API the mock serves")
 		case !slices.Contains(MockDataProviderAPIs, dp.ID):
-			p.add(entry, "id", "%q: expected one of %s, the API the mock serves", dp.ID, strings.Join(MockDataProviderAPIs, ", "))
+			p.add(entry, "id", "%q: expected one of %s, the API the mock serves%s", dp.ID, strings.Join(MockDataProviderAPIs, ", "), didYouMean(dp.ID, MockDataProviderAPIs))
 		case ids[dp.ID]:
 			p.add(entry, "id", "duplicate id %q", dp.ID)
 		}
@@ -744,21 +863,17 @@ func (pr *Providers) validateDataProviders(p *Problems) {
 			issuers[iss] = true
 		}
 		if dp.ClientID == "" {
-			p.add(entry, "client_id", "is required: the provider's client_id at the brokers")
+			p.missing(entry, "client_id", "the provider's client_id at the brokers")
 		} else if clients[dp.ClientID] {
 			p.add(entry, "client_id", "duplicate client_id %q", dp.ClientID)
 		}
 		clients[dp.ClientID] = true
-		if len(dp.ClientSecret) < 32 {
-			p.add(entry, "client_secret", "must be at least 32 characters")
-		}
+		p.secret(entry, "client_secret", dp.ClientSecret, "")
 	}
 }
 
 func (d *DemoSP) validate(p *Problems) {
-	if _, _, err := net.SplitHostPort(d.Listen); err != nil {
-		p.add("demo_sp", "listen", "expected host:port, got %q", d.Listen)
-	}
+	p.listen("demo_sp", "listen", d.Listen)
 	if err := checkURL(d.BaseURL, false); err != nil {
 		p.add("demo_sp", "base_url", "%v", err)
 	}
@@ -766,12 +881,8 @@ func (d *DemoSP) validate(p *Problems) {
 	if err := checkURL(d.Issuer, false); err != nil {
 		p.add("demo_sp", "issuer", "%v", err)
 	}
-	if d.ClientID == "" {
-		p.add("demo_sp", "client_id", "is required")
-	}
-	if d.ClientSecret == "" {
-		p.add("demo_sp", "client_secret", "is required")
-	}
+	p.required("demo_sp", "client_id", d.ClientID, "")
+	p.required("demo_sp", "client_secret", d.ClientSecret, "")
 	if len(d.Scopes) == 0 {
 		d.Scopes = []string{"openid", "identite_pivot", "email"}
 	}
@@ -782,9 +893,7 @@ func (d *DemoSP) validate(p *Problems) {
 		if err := checkURL(d.Plus.Issuer, false); err != nil {
 			p.add("demo_sp.plus", "issuer", "%v", err)
 		}
-		if d.Plus.ClientID == "" {
-			p.add("demo_sp.plus", "client_id", "is required")
-		}
+		p.required("demo_sp.plus", "client_id", d.Plus.ClientID, "")
 		switch d.Plus.AuthMethod {
 		case "":
 			d.Plus.AuthMethod = "private_key_jwt"
@@ -793,7 +902,7 @@ func (d *DemoSP) validate(p *Problems) {
 			p.add("demo_sp.plus", "auth_method", "%q: expected private_key_jwt or client_secret_basic", d.Plus.AuthMethod)
 		}
 		if d.Plus.AuthMethod == "client_secret_basic" && d.Plus.ClientSecret == "" {
-			p.add("demo_sp.plus", "client_secret", "is required with client_secret_basic")
+			p.missing("demo_sp.plus", "client_secret", "required with client_secret_basic")
 		}
 		if len(d.Plus.Scopes) == 0 {
 			d.Plus.Scopes = d.Scopes
@@ -814,16 +923,14 @@ func (d *DemoSP) validate(p *Problems) {
 		e := fmt.Sprintf("demo_sp.data_providers[%d] (%s)", i, dp.ID)
 		switch {
 		case dp.ID == "":
-			p.add(e, "id", "is required")
+			p.missing(e, "id", "")
 		case !slices.Contains(DemoDataProviderIDs, dp.ID):
-			p.add(e, "id", "%q: the demo SP knows the API of %s only", dp.ID, strings.Join(DemoDataProviderIDs, ", "))
+			p.add(e, "id", "%q: the demo SP knows the API of %s only%s", dp.ID, strings.Join(DemoDataProviderIDs, ", "), didYouMean(dp.ID, DemoDataProviderIDs))
 		case seen[dp.ID]:
 			p.add(e, "id", "%q is listed twice", dp.ID)
 		}
 		seen[dp.ID] = true
-		if strings.TrimSpace(dp.Name) == "" {
-			p.add(e, "name", "is required (the citizen reads it as the source of the data)")
-		}
+		p.required(e, "name", dp.Name, "the citizen reads it as the source of the data")
 		// The access token goes to this URL: it must be https (or
 		// loopback), carry no user info, query or fragment.
 		if err := checkURL(dp.URL, false); err != nil {
@@ -857,7 +964,7 @@ func checkPublicJWKS(raw string) error {
 // codes over clear text.
 func checkURL(raw string, allowQuery bool) error {
 	if raw == "" {
-		return errors.New("is required")
+		return errors.New("is missing")
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
@@ -923,14 +1030,64 @@ func (pl *Platform) validateKeys(entry string, p *Problems) {
 		p.add(entry, "hsm", "%v", keys.ErrNoPKCS11)
 	}
 	if h.Module == "" {
-		p.add(entry, "hsm.module", "is required: the path of the PKCS#11 library (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so)")
+		p.missing(entry, "hsm.module", "the path of the PKCS#11 library (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so)")
 	} else if _, err := os.Stat(h.Module); err != nil {
 		p.add(entry, "hsm.module", "%v", err)
 	}
-	if h.TokenLabel == "" {
-		p.add(entry, "hsm.token_label", "is required")
-	}
-	if !envName.MatchString(h.PINEnv) {
+	p.required(entry, "hsm.token_label", h.TokenLabel, "")
+	if h.PINEnv == "" {
+		p.missing(entry, "hsm.pin_env", "the name of the environment variable holding the PIN (e.g. SESAME_HSM_PIN)")
+	} else if !envName.MatchString(h.PINEnv) {
 		p.add(entry, "hsm.pin_env", "%q: expected the name of the environment variable holding the PIN (e.g. SESAME_HSM_PIN), never the PIN itself", h.PINEnv)
 	}
+}
+
+// didYouMean is "; did you mean "x"?" when word is close to a known
+// value, for messages that already list them.
+func didYouMean(word string, known []string) string {
+	if s := nearest(word, known); s != "" {
+		return fmt.Sprintf("; did you mean %q?", s)
+	}
+	return ""
+}
+
+// suggestWhere is suggest, saying where the known values are defined
+// when there are none.
+func suggestWhere(word string, known []string, where string) string {
+	if len(known) == 0 {
+		return " (none defined under " + where + ")"
+	}
+	return suggest(word, known)
+}
+
+func idpIDs(idps []IdP) []string {
+	out := make([]string, 0, len(idps))
+	for _, i := range idps {
+		if i.ID != "" {
+			out = append(out, i.ID)
+		}
+	}
+	return out
+}
+
+func dataProviderIDs(dps []DataProvider) []string {
+	out := make([]string, 0, len(dps))
+	for _, d := range dps {
+		if d.ID != "" {
+			out = append(out, d.ID)
+		}
+	}
+	return out
+}
+
+// scopeNames are the scopes an SP or a data provider may name: the
+// identity's and the catalogue's.
+func scopeNames(catalogue []DataScope) []string {
+	out := slices.Clone(IdentityScopes)
+	for _, d := range catalogue {
+		if d.Scope != "" {
+			out = append(out, d.Scope)
+		}
+	}
+	return out
 }

@@ -87,6 +87,15 @@ func checkConfig(args []string, out io.Writer) error {
 		return errors.New("usage: sesame check-config FILE")
 	}
 	cfg, err := config.Load(args[0])
+	if probs := (*config.Problems)(nil); errors.As(err, &probs) {
+		// Every problem on its own line, file:line:column first, as
+		// compilers print them (editors jump to them); the count goes to
+		// stderr and the exit status is 1.
+		for _, l := range probs.Lines() {
+			fmt.Fprintln(out, l)
+		}
+		return fmt.Errorf("%s: %d problem(s)", args[0], len(probs.Items))
+	}
 	if err != nil {
 		return err
 	}
