@@ -77,9 +77,7 @@ func (r *CivilRegistry) validate(p *Problems) {
 	if err := checkURL(r.URL, false); err != nil {
 		p.add(entry, "url", "%v", err)
 	}
-	if len(r.Secret) < 32 {
-		p.add(entry, "secret", "must be at least 32 characters (the bearer token the registry expects)")
-	}
+	p.secret(entry, "secret", r.Secret, "the bearer token the registry expects")
 	switch {
 	case r.Timeout == 0:
 		r.Timeout = Duration(DefaultCivilRegistryTimeout)
@@ -103,9 +101,7 @@ func (r *CivilRegistry) validate(p *Problems) {
 
 func (m *MockCivilRegistry) validate(p *Problems) {
 	const entry = "providers.civil_registry"
-	if len(m.Secret) < 32 {
-		p.add(entry, "secret", "must be at least 32 characters (the broker's civil_registry.secret)")
-	}
+	p.secret(entry, "secret", m.Secret, "the broker's civil_registry.secret")
 	switch {
 	case m.SlowDelay == 0:
 		m.SlowDelay = Duration(DefaultMockRegistrySlowDelay)

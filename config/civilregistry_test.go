@@ -59,7 +59,7 @@ func TestCivilRegistryDefaults(t *testing.T) {
 // Every mistake is named by entry and field, with what is expected.
 func TestCivilRegistryValidation(t *testing.T) {
 	for name, tc := range map[string]struct{ block, field, want string }{
-		"no url":       {"    secret: \"rnipp-secret-0123456789abcdef0123456789\"\n", "url", "is required"},
+		"no url":       {"    secret: \"rnipp-secret-0123456789abcdef0123456789\"\n", "url", "is missing"},
 		"clear text":   {"    url: http://rnipp.example/check\n    secret: \"rnipp-secret-0123456789abcdef0123456789\"\n", "url", "use https"},
 		"short secret": {"    url: https://rnipp.example/check\n    secret: short\n", "secret", "at least 32"},
 		"bad policy":   {"    url: https://rnipp.example/check\n    secret: \"rnipp-secret-0123456789abcdef0123456789\"\n    on_outage: ignore\n", "on_outage", "expected refuse"},
