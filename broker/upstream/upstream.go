@@ -26,6 +26,7 @@ import (
 	"github.com/sesame-id/sesame/broker/acr"
 	"github.com/sesame-id/sesame/broker/identity"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/circuit"
 )
 
 // Errors the broker maps to pages and codes.
@@ -71,7 +72,7 @@ type Provider struct {
 	// probes arriving together start one.
 	checking atomic.Bool
 
-	circuit *breaker
+	circuit *circuit.Breaker
 }
 
 // metadata is what we read from discovery beyond go-oidc's fields.
@@ -88,7 +89,7 @@ func New(cfg config.IdP, redirectURL, postLogoutURL string, leeway time.Duration
 	timeout := cfg.Timeout.D(6 * time.Second)
 	return &Provider{
 		cfg:         cfg,
-		circuit:     newBreaker(cfg.CircuitFailures, cfg.CircuitCooldown.D(0), cfg.CircuitProbeTimeout.D(0)),
+		circuit:     circuit.New(cfg.CircuitFailures, cfg.CircuitCooldown.D(0), cfg.CircuitProbeTimeout.D(0)),
 		redirectURL: redirectURL,
 		postLogout:  postLogoutURL,
 		leeway:      leeway,
@@ -188,7 +189,7 @@ func (p *Provider) Status() string {
 	switch {
 	case !p.cfg.IsActive():
 		return "switched off"
-	case !p.circuit.available():
+	case p.circuit.Open():
 		return "circuit open after repeated outages"
 	}
 	if !p.mu.TryLock() {
@@ -292,7 +293,7 @@ func (p *Provider) oauth2Config(op *oidc.Provider, meta metadata) *oauth2.Config
 // always: the citizen authenticates at the IdP for this login, so the IdP's
 // own SSO never stands in for the level asked.
 func (p *Provider) AuthCodeURL(ctx context.Context, state, nonce, verifier, acrValues string) (string, error) {
-	if !p.circuit.allow() {
+	if !p.circuit.Allow() {
 		return "", fmt.Errorf("%w: %s is switched off after repeated outages", ErrUnavailable, p.cfg.ID)
 	}
 	// Discovery failures are not counted: discovery has its own backoff.
@@ -365,13 +366,14 @@ type userClaims struct {
 // userinfo, whose sub must be the id_token's.
 func (p *Provider) Exchange(ctx context.Context, code, verifier, nonce string) (*Result, error) {
 	res, err := p.exchange(ctx, code, verifier, nonce)
-	p.circuit.record(err)
+	// Only an outage counts: an IdP that answers, even wrongly, is up.
+	p.circuit.Record(errors.Is(err, ErrUnavailable))
 	return res, err
 }
 
 // Available reports whether the IdP's circuit is closed (or ready for a
 // probe): the chooser greys out an IdP that is not.
-func (p *Provider) Available() bool { return p.circuit.available() }
+func (p *Provider) Available() bool { return !p.circuit.Open() }
 
 func (p *Provider) exchange(ctx context.Context, code, verifier, nonce string) (*Result, error) {
 	op, v, meta, err := p.discover(ctx)
