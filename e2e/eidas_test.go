@@ -3,8 +3,8 @@ package e2e
 import (
 	"html"
 	"net/http"
-	"regexp"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 )
