@@ -506,7 +506,8 @@ type a11yRow struct {
 	byImpact, nodes map[string]int
 	passes          int
 	// width is the document's scroll width, inner the window's; wide
-	// the elements reaching past the window, when width > inner.
+	// the elements reaching past the viewport's width, when the page is
+	// wider.
 	width, inner int
 	wide         []string
 	htmlLang     string
@@ -535,14 +536,24 @@ const axeJS = `(async () => {
   };
 })()`
 
-// widthJS measures the page against the window.
-const widthJS = `(() => {
+// widthJS measures the page against the window, and lists the elements
+// reaching past limit, the viewport's width (a page too wide for a phone
+// makes the mobile browser widen its window to the page: innerWidth is
+// then no limit).
+const widthJS = `((limit) => {
   const vw = window.innerWidth;
   const desc = e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (typeof e.className === "string" && e.className.trim() ? "." + e.className.trim().split(/\s+/).join(".") : "");
   const width = document.documentElement.scrollWidth;
   return {width, inner: vw, lang: document.documentElement.lang,
-    wide: width > vw ? [...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > vw + 0.5).slice(0, 8).map(desc) : []};
-})()`
+    wide: width > limit ? wide(limit).slice(0, 8).map(e => e.id || !e.parentElement ? desc(e) : desc(e.parentElement) + " > " + desc(e)) : []};
+  // The outermost elements past limit, leaving out those a scrolling
+  // or clipping box holds.
+  function wide(limit) {
+    const clipped = e => { for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) if (getComputedStyle(a).overflowX !== "visible") return true; return false; };
+    const past = [...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > limit + 0.5 && !clipped(e));
+    return past.filter(e => !past.includes(e.parentElement));
+  }
+})`
 
 type widthFacts struct {
 	Width int      `json:"width"`
@@ -570,7 +581,7 @@ func (a *a11yAudit) checkAt(b *tab, lang, page string, vp viewport) {
 		t.Fatalf("%s: run axe-core: %v", page, err)
 	}
 	a.axe += time.Since(began)
-	w, err := runValue(b.ctx, chromedp.Evaluate[widthFacts](widthJS))
+	w, err := runValue(b.ctx, chromedp.Evaluate[widthFacts](fmt.Sprintf("%s(%d)", widthJS, vp.w)))
 	if err != nil {
 		t.Fatalf("%s: measure the page: %v", page, err)
 	}
