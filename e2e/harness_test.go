@@ -471,7 +471,6 @@ type configData struct {
 	BrokerPort, ProvidersPort, DemoSPPort, PlusPort int
 	Broker, Providers, DemoSP, Plus                 string
 	Demo, Other                                     spClient
-	Private                                         spClient
 	PlusSP                                          *plusClient
 	RedisURL, SessionKey, SubSecret                 string
 	IdPSecrets                                      map[string]string
@@ -484,6 +483,9 @@ type configData struct {
 	HistoryPath                       string
 	KeysDir                           string
 	EIDAS                             bool
+	// Private is the private SP with identity consent, registered when
+	// its ID is set.
+	Private spClient
 }
 
 // configTemplate is config/dev.yaml with this stack's ports, the test's
@@ -596,15 +598,17 @@ broker:
           scopes: [openid, identite_pivot, email]
           userinfo_signed_response_alg: {{.Other.SignedUserinfo}}
           id_token_signed_response_alg: {{.Other.Alg}}
-        - client_id: private-sp
-          client_secret: "{{.Private.Secret}}"
+{{- with .Private.ID}}
+        - client_id: {{.}}
+          client_secret: "{{$.Private.Secret}}"
           name: Entreprise de démonstration
           type: private
           identity_consent: true
-          sector: "{{.Private.Sector}}"
-          redirect_uris: ["{{.Private.RedirectURI}}"]
-          post_logout_redirect_uris: ["{{.Private.PostLogoutURI}}"]
+          sector: "{{$.Private.Sector}}"
+          redirect_uris: ["{{$.Private.RedirectURI}}"]
+          post_logout_redirect_uris: ["{{$.Private.PostLogoutURI}}"]
           scopes: [openid, identite_pivot, email]
+{{- end}}
 {{- if .Citizen}}
         - client_id: citizen-space
           client_secret: "{{.SpaceSecret}}"
