@@ -134,6 +134,38 @@ func TestRecoveryBackAfterLogin(t *testing.T) {
 	}
 }
 
+// The consent form posted again: within code_ttl (a double click) the
+// browser follows the one code; after it, back to the SP with an error,
+// never a second code.
+func TestRecoveryConsentPostedAgain(t *testing.T) {
+	const codeTTL = time.Second
+	r := recoveryRig(t, func(c *config.Config) { c.Broker.Platforms[0].CodeTTL = config.Duration(codeTTL) })
+	cb := r.IdPLogin(t, r.toIdP(t, authParams(), "impots").String(), "angela-dubois", nil)
+	resp, _ := teststack.Get(t, r.Browser, cb)
+	wantLocation(t, resp, "/authorize/consent")
+	_, page := teststack.Get(t, r.Browser, r.BrokerURL+"/authorize/consent")
+	form := url.Values{"csrf": {teststack.Field(t, teststack.CSRFRE, page)}}
+	first, _ := teststack.Post(t, r.Browser, r.BrokerURL+"/authorize/consent", form)
+	issued := time.Now()
+	code := func(resp *http.Response) string {
+		u, _ := url.Parse(resp.Header.Get("Location"))
+		return u.Query().Get("code")
+	}
+	if first.StatusCode != http.StatusSeeOther || code(first) == "" {
+		t.Fatalf("consent: %d to %q, want a code", first.StatusCode, first.Header.Get("Location"))
+	}
+	again, _ := teststack.Post(t, r.Browser, r.BrokerURL+"/authorize/consent", form)
+	if time.Since(issued) < codeTTL && (again.StatusCode != http.StatusSeeOther || code(again) != code(first)) {
+		t.Fatalf("consent posted again within code_ttl: %d to %q, want the first code", again.StatusCode, again.Header.Get("Location"))
+	}
+	time.Sleep(time.Until(issued.Add(codeTTL + 200*time.Millisecond)))
+	late, body := teststack.Post(t, r.Browser, r.BrokerURL+"/authorize/consent", form)
+	if late.StatusCode != http.StatusSeeOther {
+		t.Fatalf("consent posted again after code_ttl: %d, want 303 to the SP\n%s", late.StatusCode, body)
+	}
+	wantSPError(t, r, late, "access_denied")
+}
+
 // A callback with another state, and one past trip_ttl: the page offers
 // the way back.
 func TestRecoveryBadState(t *testing.T) {
