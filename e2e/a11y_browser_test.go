@@ -140,6 +140,7 @@ func journeyLogin(t *testing.T, st *stack, p *a11yPages) {
 	p.check("chooser")
 	b.do("choose impots", chromedp.Click(chromedp.ID("idp-impots")), chromedp.WaitVisible(chromedp.ID("identity-angela-dubois")))
 	p.check("idp-login")
+	p.logDepth("idp-login", `button[name="action"][value="login"]`)
 	b.do("cancel at the IdP", chromedp.Click(chromedp.CSS(`button[name="action"][value="cancel"]`)), chromedp.WaitVisible(chromedp.ID("banner")))
 	b.at(st.Broker + "/authorize/choose")
 	p.check("chooser-idp-error")
@@ -482,6 +483,22 @@ func (p *a11yPages) check(page string) {
 		p.audit.checkAt(p.tab, p.lang, page, vp)
 	}
 	p.tab.do(page+": back to the desktop size", emulateViewport(a11yViewports[0]))
+}
+
+// logDepth logs how far down the phone's page the element sel sits, in
+// pixels and screens: a measure (the sandbox's restructured IdP page is
+// to bring "Se connecter" up), not a verdict.
+func (p *a11yPages) logDepth(page, sel string) {
+	b := p.tab
+	b.t.Helper()
+	phone := a11yViewports[1]
+	b.do(page+": phone viewport", emulateViewport(phone))
+	top, err := runValue(b.ctx, chromedp.Evaluate[float64](fmt.Sprintf(`document.querySelector(%q).getBoundingClientRect().top + window.scrollY`, sel)))
+	if err != nil {
+		b.t.Fatalf("%s: find %s: %v", page, sel, err)
+	}
+	b.t.Logf("a11y: %s [%s, mobile]: %s is %.0f px down the page (%.1f screens of %d px)", page, p.lang, sel, top, top/float64(phone.h), phone.h)
+	b.do(page+": back to the desktop size", emulateViewport(a11yViewports[0]))
 }
 
 func emulateViewport(vp viewport) chromedp.Action[chromedp.Void] {
