@@ -58,6 +58,11 @@ interop:
 dsfr:
 	scripts/refresh-dsfr.sh $(DSFR_VERSION)
 
+## axe: refresh the vendored axe-core (e2e/testdata/axe.min.js) from npm at the pinned version (e2e/testdata/axe.VERSION)
+.PHONY: axe
+axe:
+	scripts/refresh-axe.sh $(AXE_VERSION)
+
 ## cog: rebuild the embedded COG tables (communes since 1943, countries) from npm and PyPI at the pinned versions
 cog:
 	scripts/cog-refresh.sh

@@ -35,18 +35,18 @@ func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 		if err := p.sessions.Save(ctx, sess); err != nil {
 			p.log.WarnContext(ctx, "restore session", "err", err)
 		}
-		p.fail(w, r, errBadState, nil)
+		p.stale(w, r, sess, errBadState, nil)
 		return
 	}
 	sess.Trip = nil
 	up, ok := p.reg(ctx).idp(trip.IdP)
 	if !ok {
-		p.fail(w, r, errBadState, nil)
+		p.stale(w, r, sess, errBadState, nil)
 		return
 	}
 	finisher, ok := up.(upstream.Finisher)
 	if !ok {
-		p.fail(w, r, errBadState, nil)
+		p.stale(w, r, sess, errBadState, nil)
 		return
 	}
 	start := time.Now()
@@ -139,13 +139,13 @@ func (p *Platform) callback(w http.ResponseWriter, r *http.Request) {
 func (p *Platform) takeStep(w http.ResponseWriter, r *http.Request, step session.Step) (*session.Session, bool) {
 	c, err := r.Cookie(p.cfg.Cookie)
 	if err != nil {
-		p.fail(w, r, errSessionExpired, nil)
+		p.stale(w, r, p.pendingRequest(r), errSessionExpired, nil)
 		return nil, false
 	}
 	sess, err := p.sessions.Take(r.Context(), c.Value)
 	switch {
 	case errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrCorrupt):
-		p.fail(w, r, errSessionExpired, nil)
+		p.stale(w, r, p.pendingRequest(r), errSessionExpired, nil)
 		return nil, false
 	case err != nil:
 		p.fail(w, r, storeError(err), err)
@@ -154,7 +154,7 @@ func (p *Platform) takeStep(w http.ResponseWriter, r *http.Request, step session
 		if err := p.sessions.Save(r.Context(), sess); err != nil {
 			p.log.WarnContext(r.Context(), "restore session", "err", err)
 		}
-		p.fail(w, r, errBadStep, nil)
+		p.stale(w, r, sess, errBadStep, nil)
 		return nil, false
 	}
 	return sess, true
@@ -181,6 +181,7 @@ func (p *Platform) endWithError(w http.ResponseWriter, r *http.Request, sess *se
 	p.failedTrip(r, sess, e.Code)
 	req := sess.Request
 	sess.Request, sess.Step = nil, session.StepDone
+	sess.Served = &session.Served{ClientID: req.ClientID, RedirectURI: req.RedirectURI, State: req.State}
 	if sess.Login == nil {
 		_ = p.sessions.Destroy(r.Context(), sess.ID)
 		p.clearCookie(w)

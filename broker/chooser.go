@@ -162,7 +162,7 @@ func (p *Platform) followTrip(w http.ResponseWriter, r *http.Request, id string)
 		p.clearPendingCookie(w)
 		redirect(w, r, sess.Trip.URL)
 	default:
-		p.fail(w, r, errBadStep, nil)
+		p.stale(w, r, sess, errBadStep, nil)
 	}
 }
 
@@ -212,10 +212,15 @@ func (p *Platform) requireStep(w http.ResponseWriter, r *http.Request, steps ...
 		p.fail(w, r, storeError(err), err)
 		return nil, false
 	case sess == nil:
-		p.fail(w, r, errSessionExpired, nil)
+		// A request waiting at the chooser still names its SP.
+		if pending := p.pendingRequest(r); pending != nil {
+			p.stale(w, r, pending, errBadStep, nil)
+		} else {
+			p.fail(w, r, errSessionExpired, nil)
+		}
 		return nil, false
 	case !slices.Contains(steps, sess.Step) || (sess.Request == nil && sess.Step != session.StepDone):
-		p.fail(w, r, errBadStep, nil)
+		p.stale(w, r, sess, errBadStep, nil)
 		return nil, false
 	}
 	return sess, true
@@ -225,7 +230,7 @@ func (p *Platform) requireStep(w http.ResponseWriter, r *http.Request, steps ...
 func (p *Platform) checkCSRF(w http.ResponseWriter, r *http.Request, sess *session.Session) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil || subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(sess.CSRF)) != 1 {
-		p.fail(w, r, errCSRF, err)
+		p.fail(w, r, p.wayBack(r, sess, errCSRF), err)
 		return false
 	}
 	return true

@@ -186,6 +186,7 @@ func (p *Platform) issueCode(w http.ResponseWriter, r *http.Request, sess *sessi
 	to := p.successURL(req.RedirectURI, code, req.State)
 	sess.Request, sess.Step = nil, session.StepDone
 	sess.Issued, sess.IssuedAt = to, time.Now().UTC()
+	sess.Served = &session.Served{ClientID: req.ClientID, RedirectURI: req.RedirectURI, State: req.State}
 	if !single {
 		if err := p.sessions.Commit(r.Context(), sess, []store.Entry{rec}); err != nil {
 			p.authorizeError(w, r, req, storeOAuthError(err), true)
@@ -221,6 +222,6 @@ func (p *Platform) followCode(w http.ResponseWriter, r *http.Request, sess *sess
 	case sess.Step == session.StepDone && sess.Issued != "" && time.Since(sess.IssuedAt) < p.cfg.CodeTTL.D(30*time.Second):
 		redirect(w, r, sess.Issued)
 	default:
-		p.fail(w, r, errBadStep, nil)
+		p.stale(w, r, sess, errBadStep, nil)
 	}
 }

@@ -47,13 +47,13 @@ func (p *Platform) eidasTrip(w http.ResponseWriter, r *http.Request, state strin
 	}
 	trip := sess.Trip
 	if trip == nil || subtle.ConstantTimeCompare([]byte(session.Digest(state)), []byte(trip.State)) != 1 {
-		p.fail(w, r, errBadState, nil)
+		p.stale(w, r, sess, errBadState, nil)
 		return nil, nil, false
 	}
 	up, _ := p.reg(r.Context()).idp(trip.IdP)
 	conn, ok := up.(*eidas.Connector)
 	if !ok {
-		p.fail(w, r, errBadState, nil)
+		p.stale(w, r, sess, errBadState, nil)
 		return nil, nil, false
 	}
 	return sess, conn, true

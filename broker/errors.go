@@ -3,9 +3,11 @@ package broker
 import (
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/sesame-id/sesame/broker/oidcerr"
 	"github.com/sesame-id/sesame/broker/session"
+	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/internal/web"
 )
@@ -84,4 +86,70 @@ func (p *Platform) fail(w http.ResponseWriter, r *http.Request, e web.Error, cau
 		p.log.WarnContext(r.Context(), "request failed", "code", e.Code, "err", cause, "correlation_id", web.CorrelationID(r.Context()))
 	}
 	p.pages.RenderError(w, r, e)
+}
+
+// The way back to the service. A login step replayed or out of date (Back,
+// reload, another tab, a spent or expired trip) is refused, as it must be;
+// but while the session, or the sealed pending request, still names the
+// SP's request, the page offers "Revenir sur <service>" through the OIDC
+// error path, and a session whose login is complete sends the browser back
+// to the SP it served. Neither carries a code: the SP only hears that the
+// login did not happen here.
+var (
+	// errLeftStale is what the SP hears when the citizen follows the way
+	// back from a stale step.
+	errLeftStale = oidcerr.New(oidcerr.AccessDenied, "the user left a login step that was replayed or out of date (Back button, reload, another tab, expired trip) and went back to the service")
+	// errBackAfterLogin is what the SP hears when the browser comes back
+	// to a step of a login already completed (the code was sent): the
+	// code is never sent twice, and a new login request gets SSO where
+	// the platform allows it.
+	errBackAfterLogin = oidcerr.New(oidcerr.AccessDenied, "the login was already completed and its code sent; the browser came back to one of its steps (Back button)")
+)
+
+// stale answers a step replayed or out of date: back to the SP for a
+// session whose login is complete, e with the way back to the SP for one
+// whose request is under way, e alone when nothing names the SP.
+func (p *Platform) stale(w http.ResponseWriter, r *http.Request, sess *session.Session, e web.Error, cause error) {
+	if sess != nil && sess.Request == nil && sess.Step == session.StepDone && sess.Served != nil {
+		if _, ok := p.servedSP(r, sess.Served.ClientID, sess.Served.RedirectURI); ok {
+			p.log.InfoContext(r.Context(), "back to the SP after a completed login", "path", r.URL.Path, "sp", sess.Served.ClientID,
+				"correlation_id", web.CorrelationID(r.Context()))
+			redirect(w, r, errBackAfterLogin.RedirectURL(sess.Served.RedirectURI, sess.Served.State, p.cfg.Issuer))
+			return
+		}
+	}
+	p.fail(w, r, p.wayBack(r, sess, e), cause)
+}
+
+// wayBack adds to e the link "Revenir sur <service>" (in English "Back to
+// <service>") when sess has a request under way whose SP still has its
+// redirect_uri: access_denied, the request's state and our iss, to the
+// redirect_uri checked at /authorize. Otherwise e is returned unchanged.
+func (p *Platform) wayBack(r *http.Request, sess *session.Session, e web.Error) web.Error {
+	if sess == nil || sess.Request == nil {
+		return e
+	}
+	req := sess.Request
+	sp, ok := p.servedSP(r, req.ClientID, req.RedirectURI)
+	if !ok {
+		return e
+	}
+	e.Link = errLeftStale.RedirectURL(req.RedirectURI, req.State, p.cfg.Issuer)
+	e.LinkFR, e.LinkEN = "Revenir sur le service", "Back to the service"
+	if sp.Name != "" {
+		e.LinkFR, e.LinkEN = "Revenir sur "+sp.Name, "Back to "+sp.Name
+	}
+	return e
+}
+
+// servedSP is the SP clientID when redirectURI is still one of its
+// registered redirect_uris: a reload may have removed either since
+// /authorize, and the browser is never sent where the registry no longer
+// says.
+func (p *Platform) servedSP(r *http.Request, clientID, redirectURI string) (*config.SP, bool) {
+	sp, ok := p.reg(r.Context()).Client(clientID)
+	if !ok || !slices.Contains(sp.RedirectURIs, redirectURI) {
+		return nil, false
+	}
+	return sp, true
 }

@@ -38,17 +38,23 @@ func findChromium(t *testing.T) string {
 	return ""
 }
 
-// artifactsDir is the folder of the browser tests' screenshots
-// (e2e/artifacts, which CI keeps), made if need be.
+// artifactsDir is the folder of the browser tests' screenshots, made if
+// need be: $SESAME_ARTIFACTS/screenshots when CI names a folder it keeps,
+// else artifacts/screenshots at the repository's root (git-ignored).
 func artifactsDir(t *testing.T) string {
 	t.Helper()
-	artifacts, err := filepath.Abs("artifacts")
+	root := os.Getenv("SESAME_ARTIFACTS")
+	if root == "" {
+		root = filepath.Join(moduleRoot, "artifacts")
+	}
+	artifacts, err := filepath.Abs(filepath.Join(root, "screenshots"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(artifacts, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("screenshots: %s", artifacts)
 	return artifacts
 }
 

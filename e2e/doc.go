@@ -11,5 +11,7 @@
 //
 //	SESAME_REQUIRE_REDIS=1 SESAME_REQUIRE_CHROMIUM=1 go test -count=1 -v ./e2e/
 //
-// Screenshots of the browser tests land in e2e/artifacts/ (gitignored).
+// Screenshots of the browser tests land in $SESAME_ARTIFACTS/screenshots, by
+// default artifacts/screenshots at the repository's root (gitignored); see
+// docs/accessibility.md.
 package e2e

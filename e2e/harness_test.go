@@ -85,6 +85,11 @@ const (
 	// itself as a "+" SP, whose keys are inline in the config.
 	demoSPPlusID = "demo-sp-plus"
 	plusSPID     = "e2e-plus-sp"
+
+	// privateSPID is a private SP with identity consent: its
+	// information page asks for a ticked box (the consent page).
+	privateSPID     = "private-sp"
+	privateSPSecret = "e2e-only-private-sp-secret-0123456789abcd"
 )
 
 // idpSecrets are the broker's client secrets at each mock IdP.
@@ -241,6 +246,10 @@ func (s *stack) launch(t *testing.T, opts stackOptions) error {
 		ID: otherSPID, Secret: otherSecret, Alg: "RS256", SignedUserinfo: "ES256", Sector: "other.sesame.localhost",
 		RedirectURI: s.RP + "/other/callback", PostLogoutURI: s.RP + "/other/logged-out",
 	}
+	s.Clients[privateSPID] = spClient{
+		ID: privateSPID, Secret: privateSPSecret, Alg: "ES256", Sector: "private.sesame.localhost",
+		RedirectURI: s.RP + "/private/callback", PostLogoutURI: s.RP + "/private/logged-out",
+	}
 
 	// The dgfip mock's keys, so that the test can read what the broker
 	// encrypts to it, as that provider would.
@@ -258,7 +267,7 @@ func (s *stack) launch(t *testing.T, opts stackOptions) error {
 	writeConfig(t, cfgPath, configData{DPKeys: dpKeys,
 		BrokerPort: ports[0], ProvidersPort: ports[1], DemoSPPort: ports[2], PlusPort: ports[4],
 		Broker: s.Broker, Providers: s.Providers, DemoSP: s.DemoSP, Plus: s.Plus,
-		Demo: s.Clients[demoSPID], Other: s.Clients[otherSPID], PlusSP: s.PlusSP,
+		Demo: s.Clients[demoSPID], Other: s.Clients[otherSPID], Private: s.Clients[privateSPID], PlusSP: s.PlusSP,
 		RedisURL: s.RedisURL, SessionKey: randomKey(t), IdPSecrets: idpSecrets,
 		SubSecret: subSecret,
 		Citizen:   opts.Citizen, DashboardPort: ports[5], Dashboard: s.Dashboard, SpaceSecret: spaceSecret,
@@ -474,6 +483,9 @@ type configData struct {
 	HistoryPath                       string
 	KeysDir                           string
 	EIDAS                             bool
+	// Private is the private SP with identity consent, registered when
+	// its ID is set.
+	Private spClient
 }
 
 // configTemplate is config/dev.yaml with this stack's ports, the test's
@@ -586,6 +598,17 @@ broker:
           scopes: [openid, identite_pivot, email]
           userinfo_signed_response_alg: {{.Other.SignedUserinfo}}
           id_token_signed_response_alg: {{.Other.Alg}}
+{{- with .Private.ID}}
+        - client_id: {{.}}
+          client_secret: "{{$.Private.Secret}}"
+          name: Entreprise de démonstration
+          type: private
+          identity_consent: true
+          sector: "{{$.Private.Sector}}"
+          redirect_uris: ["{{$.Private.RedirectURI}}"]
+          post_logout_redirect_uris: ["{{$.Private.PostLogoutURI}}"]
+          scopes: [openid, identite_pivot, email]
+{{- end}}
 {{- if .Citizen}}
         - client_id: citizen-space
           client_secret: "{{.SpaceSecret}}"

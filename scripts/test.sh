@@ -20,6 +20,9 @@ hsm=$?
 # Dockerfile, the compose file and the Helm chart against the binary.
 (cd deploy && go vet ./... && go test -count=1 -v -timeout 10m ./...) >>"$log" 2>&1 || status=1
 grep -E '^(\s*--- (PASS|FAIL|SKIP)|ok |FAIL|panic:)' "$log"
+# The browser checks' totals (axe-core counts, screenshots folder, time):
+# docs/accessibility.md.
+grep -E '^\s+a11y_browser_test.go:[0-9]+: a11y: ' "$log" | sed -E 's/^\s+a11y_browser_test.go:[0-9]+: //' || true
 pass=$(grep -cE '^\s*--- PASS' "$log"); fail=$(grep -cE '^\s*--- FAIL' "$log"); skip=$(grep -cE '^\s*--- SKIP' "$log")
 if [ $status -ne 0 ]; then
   echo "---- failure details (full log: $log) ----"

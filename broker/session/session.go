@@ -78,6 +78,11 @@ type Session struct {
 	// exists.
 	Issued   string    `json:"issued,omitempty"`
 	IssuedAt time.Time `json:"issued_at,omitzero"`
+	// Served is the last request this session answered (its SP,
+	// redirect_uri and state), kept after the request itself is dropped,
+	// so that the Back button after a login leads back to that SP rather
+	// than to an error page.
+	Served *Served `json:"served,omitempty"`
 	// Risk are the reasons the request under way was found suspicious
 	// (broker/risk codes); empty: it was not. Assessed at /authorize,
 	// kept sealed here so the chooser, the choice and the callback apply
@@ -105,6 +110,15 @@ type Login struct {
 	// corrected (Identity is then the registry's), or unavailable (let
 	// through by the outage policy); empty when it was not asked.
 	CivilRegistry string `json:"rnipp,omitempty"`
+}
+
+// Served is what the Back button after a login needs to lead back to the
+// SP: where the answer went, and the state it carried. The redirect_uri
+// was checked at /authorize.
+type Served struct {
+	ClientID    string `json:"cid"`
+	RedirectURI string `json:"ru"`
+	State       string `json:"state,omitempty"`
 }
 
 // Trip is one trip to an IdP: what the callback must find to accept it.
