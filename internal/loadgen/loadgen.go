@@ -420,11 +420,18 @@ func redisReport(ctx context.Context, c *redis.Client, d redisDelta, logins int)
 	r.InBytesPerLogin = float64(d.NetIn) / n
 	r.OutBytesPerLogin = float64(d.NetOut) / n
 	r.UsedMemoryPerLogin = float64(d.UsedMemory) / n
-	count, avg, err := sessionSample(ctx, c, 100)
+	kinds, err := keySample(ctx, c, 100)
 	if err != nil {
 		return nil, err
 	}
-	r.LiveSessions, r.SessionRecordBytes = count, avg
-	r.Sampled = min(count, 100)
+	r.Keys = kinds
+	if k := kinds["sess"]; k != nil && k.Count > 0 {
+		r.LiveSessions, r.SessionRecordBytes, r.Sampled = k.Count, k.Bytes, k.Sampled
+		var sum float64
+		for _, k := range kinds {
+			sum += float64(k.Count) * k.Bytes
+		}
+		r.KeyBytesPerSession = sum / float64(r.LiveSessions)
+	}
 	return r, nil
 }

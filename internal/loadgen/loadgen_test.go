@@ -139,9 +139,12 @@ func TestBenchPlusRedis(t *testing.T) {
 	if rr.LiveSessions != 12 || rr.Sampled != 12 || rr.SessionRecordBytes <= 0 {
 		t.Errorf("Redis sessions: %d live, %d sampled, %.0f bytes each; want 12 live, all sampled, a size", rr.LiveSessions, rr.Sampled, rr.SessionRecordBytes)
 	}
+	if k := rr.Keys["sess"]; k == nil || k.Count != 12 || rr.KeyBytesPerSession <= rr.SessionRecordBytes {
+		t.Errorf("Redis keys by kind: %v, %.0f bytes per session; want 12 sess, and more bytes than the record alone (the access token)", rr.Keys, rr.KeyBytesPerSession)
+	}
 	var out bytes.Buffer
 	r.Write(&out)
-	for _, want := range []string{"Redis per login", "redis-server", "session record"} {
+	for _, want := range []string{"Redis per login", "redis-server", "session record", "Redis keys at the end"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the printed report lacks %q:\n%s", want, out.String())
 		}

@@ -169,6 +169,21 @@ func TestParseInfoAndDelta(t *testing.T) {
 	}
 }
 
+func TestKeyKind(t *testing.T) {
+	for key, want := range map[string]string{
+		"sesame:std:{0a1b}:sess":     "sess",
+		"sesame:plus:{tag}at:digest": "at",
+		"sesame:std:{tag}revoked":    "revoked",
+		"sesame:std:upstream:digest": "upstream",
+		"sesame:std:rl:login:digest": "rl",
+		"sesame:std:":                "other",
+	} {
+		if got := keyKind(key); got != want {
+			t.Errorf("keyKind(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
 func TestListeningInodes(t *testing.T) {
 	table := `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100007F:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 111 1 0000000000000000 100 0 0 10 0

@@ -198,27 +198,71 @@ type redisDelta struct {
 	CPU           time.Duration
 }
 
-// sessionSample counts the live session records (keys …:sess) and the
-// average MEMORY USAGE of up to limit of them.
-func sessionSample(ctx context.Context, c *redis.Client, limit int) (count int, avgBytes float64, err error) {
-	var sum, sampled int64
-	iter := c.Scan(ctx, 0, "sesame:*:sess", 1000).Iterator()
+// KeyKind is the keys of one kind left in Redis at the end of a measure.
+type KeyKind struct {
+	Count int `json:"count"`
+	// Bytes is the average MEMORY USAGE of the Sampled first keys seen.
+	Bytes   float64 `json:"bytes"`
+	Sampled int     `json:"sampled"`
+}
+
+// keyKind names a key by what it holds, without its namespace and
+// digests: sesame:std:{d}:sess is "sess", sesame:std:{t}at:d is "at",
+// sesame:std:upstream:d is "upstream".
+func keyKind(key string) string {
+	rest := key
+	// The namespace, sesame:<platform>: by default.
+	for range 2 {
+		if _, after, ok := strings.Cut(rest, ":"); ok {
+			rest = after
+		}
+	}
+	if strings.HasPrefix(rest, "{") {
+		if _, after, ok := strings.Cut(rest, "}"); ok {
+			rest = after
+		}
+	}
+	rest = strings.TrimPrefix(rest, ":")
+	kind, _, _ := strings.Cut(rest, ":")
+	if kind == "" {
+		return "other"
+	}
+	return kind
+}
+
+// keySample counts the bench's platforms' keys (sesame:*) by kind, and
+// samples the MEMORY USAGE of up to limit keys of each kind.
+func keySample(ctx context.Context, c *redis.Client, limit int) (map[string]*KeyKind, error) {
+	kinds := map[string]*KeyKind{}
+	sums := map[string]int64{}
+	iter := c.Scan(ctx, 0, "sesame:*", 1000).Iterator()
 	for iter.Next(ctx) {
-		count++
-		if sampled < int64(limit) {
+		name := keyKind(iter.Val())
+		k := kinds[name]
+		if k == nil {
+			k = &KeyKind{}
+			kinds[name] = k
+		}
+		k.Count++
+		if k.Sampled < limit {
 			n, err := c.MemoryUsage(ctx, iter.Val(), 0).Result()
-			if err != nil && !errors.Is(err, redis.Nil) {
-				return 0, 0, fmt.Errorf("redis MEMORY USAGE %s: %w", iter.Val(), err)
+			if errors.Is(err, redis.Nil) {
+				continue // expired meanwhile
 			}
-			sum += n
-			sampled++
+			if err != nil {
+				return nil, fmt.Errorf("redis MEMORY USAGE %s: %w", iter.Val(), err)
+			}
+			sums[name] += n
+			k.Sampled++
 		}
 	}
 	if err := iter.Err(); err != nil {
-		return 0, 0, fmt.Errorf("redis SCAN: %w", err)
+		return nil, fmt.Errorf("redis SCAN: %w", err)
 	}
-	if sampled > 0 {
-		avgBytes = float64(sum) / float64(sampled)
+	for name, k := range kinds {
+		if k.Sampled > 0 {
+			k.Bytes = float64(sums[name]) / float64(k.Sampled)
+		}
 	}
-	return count, avgBytes, nil
+	return kinds, nil
 }

@@ -80,6 +80,12 @@ type RedisReport struct {
 	LiveSessions       int     `json:"live_sessions"`
 	SessionRecordBytes float64 `json:"session_record_bytes"`
 	Sampled            int     `json:"sampled"`
+	// Keys are all the platforms' keys at the end, by kind (sess, at,
+	// upstream, …), warm-up logins' included; KeyBytesPerSession is
+	// their MEMORY USAGE summed, per live session: what Redis holds per
+	// citizen logged in, less Redis's own overhead.
+	Keys               map[string]*KeyKind `json:"keys"`
+	KeyBytesPerSession float64             `json:"key_bytes_per_session"`
 }
 
 // Machine is where the figures come from: on a shared machine they are
@@ -168,8 +174,14 @@ func (r *Report) Write(w io.Writer) {
 		}
 		fmt.Fprintf(w, "Redis per login: %.1f commands (%s), %.0f bytes in, %.0f bytes out\n",
 			rr.CommandsPerLogin, strings.Join(parts, ", "), rr.InBytesPerLogin, rr.OutBytesPerLogin)
-		fmt.Fprintf(w, "Redis memory: used_memory +%.0f bytes per login while its session lives; a session record is %.0f bytes (MEMORY USAGE, average of %d of %d live sessions)\n",
-			rr.UsedMemoryPerLogin, rr.SessionRecordBytes, rr.Sampled, rr.LiveSessions)
+		fmt.Fprintf(w, "Redis memory: %.0f bytes of keys per live session (MEMORY USAGE), of which the session record %.0f (average of %d of %d); used_memory %+.0f bytes per login\n",
+			rr.KeyBytesPerSession, rr.SessionRecordBytes, rr.Sampled, rr.LiveSessions, rr.UsedMemoryPerLogin)
+		var keys []string
+		for _, n := range slices.Sorted(maps.Keys(rr.Keys)) {
+			k := rr.Keys[n]
+			keys = append(keys, fmt.Sprintf("%s %d × %.0f B", n, k.Count, k.Bytes))
+		}
+		fmt.Fprintf(w, "Redis keys at the end (count × average MEMORY USAGE): %s\n", strings.Join(keys, ", "))
 	}
 }
 
