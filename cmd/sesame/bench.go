@@ -15,7 +15,7 @@ import (
 	"github.com/sesame-id/sesame/internal/loadgen"
 )
 
-const benchUsage = `usage: sesame bench [-users N] [-duration D] [-logins N] [-platform std|plus] [-store memory|redis] [-replicas N] [-json] [-keep DIR]
+const benchUsage = `usage: sesame bench [-users N] [-duration D] [-logins N] [-rate R] [-platform std|plus] [-store memory|redis] [-replicas N] [-json] [-keep DIR]
        sesame bench -attach ISSUER -config FILE [-users N] [-duration D] [-logins N] [-json]
 
 Starts the dev stack as separate processes (redis-server with -store redis,
@@ -38,6 +38,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Users, "users", 8, "virtual users logging in at once, each with its own cookie jar")
 	fs.DurationVar(&o.Duration, "duration", 20*time.Second, "how long logins are measured (after the warm-up)")
 	fs.IntVar(&o.Logins, "logins", 0, "stop after this many measured logins (0: -duration only)")
+	fs.Float64Var(&o.Rate, "rate", 0, "start logins at this many per second in all (open loop; -users bounds how many at once); 0: each user starts its next login at once")
 	fs.IntVar(&o.Warmup, "warmup", 1, "logins per user before the measure starts, not counted")
 	fs.StringVar(&o.Platform, "platform", "std", `"std" (client_secret_basic) or "plus" (PAR, private_key_jwt, DPoP, encrypted tokens)`)
 	fs.StringVar(&o.Store, "store", "memory", `the brokers' store: "memory" or "redis" (a private redis-server)`)

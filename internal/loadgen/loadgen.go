@@ -38,6 +38,12 @@ type Options struct {
 	// first).
 	Duration time.Duration
 	Logins   int
+	// Rate, when positive, starts logins at that many per second in
+	// all (open loop, as citizens arrive), instead of each user starting
+	// its next login as soon as the last ends; Users then bounds how
+	// many run at once. Half the saturated rate is where issue 10's p99
+	// target is read.
+	Rate float64
 	// Warmup is the number of logins each user runs before the measure
 	// starts (connections opened, keys and discovery fetched); they are
 	// not counted. Zero means one.
@@ -102,6 +108,9 @@ func (o *Options) check() error {
 	}
 	if o.Replicas > 1 && o.Store != "redis" {
 		return fmt.Errorf("-replicas %d needs -store redis: replicas share their sessions through Redis", o.Replicas)
+	}
+	if o.Rate < 0 {
+		return fmt.Errorf("-rate %v: want a positive rate, or 0 for none", o.Rate)
 	}
 	if o.Warmup <= 0 {
 		o.Warmup = 1
@@ -308,11 +317,23 @@ func measure(ctx context.Context, o Options, sub *subject, t target) (*Report, e
 		defer stop()
 	}
 	var started atomic.Int64
+	t0 := time.Now()
 	for _, u := range users {
 		wg.Go(func() {
 			for runCtx.Err() == nil {
-				if o.Logins > 0 && started.Add(1) > int64(o.Logins) {
+				n := started.Add(1)
+				if o.Logins > 0 && n > int64(o.Logins) {
 					return
+				}
+				if o.Rate > 0 {
+					// Login n starts at its slot, or at once when every
+					// user was busy past it.
+					at := t0.Add(time.Duration(float64(n-1) / o.Rate * float64(time.Second)))
+					select {
+					case <-runCtx.Done():
+						return
+					case <-time.After(time.Until(at)):
+					}
 				}
 				if err := u.login(); err != nil {
 					var se *stepError
@@ -343,7 +364,7 @@ func measure(ctx context.Context, o Options, sub *subject, t target) (*Report, e
 		all.merge(u.rec)
 	}
 	r := &Report{
-		Platform: o.Platform, Store: o.Store, Users: o.Users,
+		Platform: o.Platform, Store: o.Store, Users: o.Users, Rate: o.Rate,
 		Started: before.at, Elapsed: after.at.Sub(before.at),
 		Logins: all.ok, Failed: all.failed, Steps: all.stepStats(g.steps),
 		Machine:      Machine{CPUs: runtime.NumCPU(), LoadBefore: loadBefore, LoadAfter: loadAverage(), GoVersion: runtime.Version()},

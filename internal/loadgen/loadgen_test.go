@@ -183,6 +183,7 @@ func TestBenchRefusesBadOptions(t *testing.T) {
 		{"no duration", func(o *Options) { o.Duration = 0 }, "-duration"},
 		{"platform", func(o *Options) { o.Platform = "premium" }, `-platform "premium"`},
 		{"store", func(o *Options) { o.Store = "etcd" }, `-store "etcd"`},
+		{"negative rate", func(o *Options) { o.Rate = -1 }, "-rate -1"},
 		{"replicas on memory", func(o *Options) { o.Replicas = 2 }, "needs -store redis"},
 		{"attach without config", func(o *Options) { o.Attach = "http://localhost:8000" }, "-attach needs -config"},
 		{"attach plus", func(o *Options) { o.Attach, o.Config, o.Platform = "http://localhost:8000", "x.yaml", "plus" }, "standard platform only"},

@@ -19,9 +19,12 @@ type Report struct {
 	Replicas int  `json:"replicas"`
 	Proxied  bool `json:"proxied"`
 	// Attached is the issuer of a stack the bench did not start, or "".
-	Attached string    `json:"attached,omitempty"`
-	Users    int       `json:"users"`
-	Started  time.Time `json:"started"`
+	Attached string `json:"attached,omitempty"`
+	Users    int    `json:"users"`
+	// Rate is the offered rate of logins per second (0: closed loop,
+	// each user starting its next login when the last ends).
+	Rate    float64   `json:"rate,omitempty"`
+	Started time.Time `json:"started"`
 	// Elapsed is the measured phase, from the first login started to the
 	// last one finished.
 	Elapsed time.Duration `json:"elapsed_ns"`
@@ -115,7 +118,11 @@ func (r *Report) Write(w io.Writer) {
 	if r.Attached != "" {
 		brokers = "attached to " + r.Attached
 	}
-	fmt.Fprintf(w, "sesame bench: platform %s, %s store, %s, %d users\n", r.Platform, r.Store, brokers, r.Users)
+	users := fmt.Sprintf("%d users", r.Users)
+	if r.Rate > 0 {
+		users = fmt.Sprintf("logins started at %.1f/s by up to %d users", r.Rate, r.Users)
+	}
+	fmt.Fprintf(w, "sesame bench: platform %s, %s store, %s, %s\n", r.Platform, r.Store, brokers, users)
 	fmt.Fprintf(w, "machine: %d CPUs, %s, load average %s before, %s after", r.Machine.CPUs, r.Machine.GoVersion, r.Machine.LoadBefore, r.Machine.LoadAfter)
 	if r.Machine.BusyCores > 0 {
 		fmt.Fprintf(w, "; %.2f of %d cores busy during the run, %.2f of them other processes", r.Machine.BusyCores, r.Machine.CPUs, r.Machine.OthersCores)
