@@ -4,7 +4,7 @@ BIN := bin/sesame
 CONFIG ?= config/dev.yaml
 DSFR_VERSION ?= $(shell cat internal/web/static/dsfr/VERSION 2>/dev/null)
 
-.PHONY: run build build-hsm test test-deploy deps lint bench interop dsfr clean image compose cog
+.PHONY: run build build-hsm test test-deploy deps lint bench bench-load interop dsfr clean image compose cog
 
 ## run: the whole demo (broker, mock IdPs, demo SP) on localhost, in-memory store
 run: build
@@ -46,9 +46,19 @@ image:
 compose:
 	docker compose -f deploy/compose.yaml up --build
 
-## bench: Go benchmarks of the hot paths
+## bench: Go benchmarks of the hot paths, then bench-load
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(MAKE) bench-load
+
+## bench-load: the load generator (complete logins against the stack as separate processes) on the memory store,
+## then on Redis; BENCH_USERS, BENCH_DURATION and BENCH_FLAGS (e.g. -platform plus) tune it; docs/performance.md
+BENCH_USERS ?= 8
+BENCH_DURATION ?= 20s
+BENCH_FLAGS ?=
+bench-load: build
+	$(BIN) bench -store memory -users $(BENCH_USERS) -duration $(BENCH_DURATION) $(BENCH_FLAGS)
+	$(BIN) bench -store redis -users $(BENCH_USERS) -duration $(BENCH_DURATION) $(BENCH_FLAGS)
 
 ## interop: log in with openid-client as SP and through oidc-provider as IdP (needs node, npm)
 interop:

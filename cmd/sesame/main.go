@@ -14,6 +14,7 @@
 //	sesame keys status DIR
 //	sesame keys session
 //	sesame keys dataprovider > dp-keys.json
+//	sesame bench [-users N] [-duration D] [-platform std|plus] [-store memory|redis] [-replicas N]
 package main
 
 import (
@@ -51,6 +52,7 @@ commands:
   check-config  validate a config file and explain every error
   keys          generate keys: "keys signing" (private JWKS), "keys session" (AES key) or "keys dataprovider" (a mock data provider's decryption keys);
                 manage a signing key directory: "keys init DIR", "keys rotate DIR", "keys status DIR"
+  bench         load generator: complete logins against the dev stack, with their cost (docs/performance.md)
 `
 
 func main() {
@@ -69,6 +71,8 @@ func main() {
 		err = checkConfig(args, os.Stdout)
 	case "keys":
 		err = genKeys(args, os.Stdout)
+	case "bench":
+		err = bench(args, os.Stdout, os.Stderr)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
