@@ -273,7 +273,7 @@ func (s *Server) login(idp *mockIdP, w http.ResponseWriter, r *http.Request) {
 			tr(p.Lang, "Choisissez une identité de test dans la liste.", "Pick a test identity from the list."))
 		return
 	}
-	err := applyPreset(f, p.Lang)
+	err := applyPreset(f)
 	var sc Scenario
 	if err == nil {
 		sc, err = scenarioFromForm(f)

@@ -105,10 +105,10 @@ func (s *Server) renderScenarioError(w http.ResponseWriter, r *http.Request, idp
 // scenarioMessage is a refused scenario field's sentence in lang.
 func scenarioMessage(err error, lang string) string {
 	se, ok := err.(*scenarioError)
-	if !ok || lang != "en" {
+	if !ok || lang != "en" || se.MessageEN == "" {
 		return err.Error()
 	}
-	return "Test scenario, field " + se.Field + ": " + se.Message
+	return "Test scenario, field " + se.Field + ": " + se.MessageEN
 }
 
 func (s *Server) renderLoginPage(w http.ResponseWriter, r *http.Request, idp *mockIdP, status int, tx string, p pendingLogin, selected, msg string, form url.Values, invalid string) {

@@ -98,7 +98,7 @@ var presets = []preset{
 // applyPreset writes the fields of the chosen preset into f, for
 // scenarioFromForm to read as if typed in the long form. A field set
 // there to something else is a contradiction, refused like the others.
-func applyPreset(f url.Values, lang string) error {
+func applyPreset(f url.Values) error {
 	vs := f[fieldPreset]
 	if len(vs) == 0 || (len(vs) == 1 && strings.TrimSpace(vs[0]) == "") {
 		return nil
@@ -108,17 +108,17 @@ func applyPreset(f url.Values, lang string) error {
 		values = append(values, p.Value)
 	}
 	if len(vs) > 1 {
-		return badField(fieldPreset, "%s", tr(lang, "envoyé plusieurs fois ; envoyez-le une fois au plus.", "sent more than once; send it once at most."))
+		return badFieldFREN(fieldPreset, "envoyé plusieurs fois ; envoyez-le une fois au plus.", "sent more than once; send it once at most.")
 	}
 	v := strings.TrimSpace(vs[0])
 	i := slices.IndexFunc(presets, func(p preset) bool { return p.Value == v })
 	if i <= 0 {
-		return badField(fieldPreset, tr(lang, "%s n'est pas proposé ; attendu l'un de %s.", "%s is not offered; expected one of %s."), quoted(v), strings.Join(values, ", "))
+		return badFieldFREN(fieldPreset, "%s n'est pas proposé ; attendu l'un de %s.", "%s is not offered; expected one of %s.", quoted(v), strings.Join(values, ", "))
 	}
 	for _, fv := range presets[i].Fields {
 		if cur := strings.TrimSpace(f.Get(fv[0])); cur != "" && cur != fv[1] {
-			return badField(fv[0], tr(lang, "%s contredit le scénario %s choisi plus haut (%s=%s) ; laissez l'un des deux vide.",
-				"%s contradicts the scenario %s chosen above (%s=%s); leave one of them empty."), quoted(cur), v, fv[0], fv[1])
+			return badFieldFREN(fv[0], "%s contredit le scénario %s choisi plus haut (%s=%s) ; laissez l'un des deux vide.",
+				"%s contradicts the scenario %s chosen above (%s=%s); leave one of them empty.", quoted(cur), v, fv[0], fv[1])
 		}
 		f.Set(fv[0], fv[1])
 	}

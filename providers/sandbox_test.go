@@ -289,3 +289,32 @@ func TestSplitIdentities(t *testing.T) {
 		t.Errorf("built-in order: %v / %v", idsOf(c), idsOf(o))
 	}
 }
+
+// A refused scenario field is explained in the page's language.
+func TestSandboxScenarioErrorInEnglish(t *testing.T) {
+	t.Parallel()
+	h := sharedHarness(t)
+	for name, tc := range map[string]struct {
+		form url.Values
+		want string
+	}{
+		"amr":      {url.Values{fieldAMR: {"pwd none"}}, `Test scenario, field scenario_amr: &#34;none&#34; is not an amr value`},
+		"delay":    {url.Values{fieldTokenDelay: {"61s"}}, `Test scenario, field scenario_token_delay: &#34;61s&#34;: 60 s at most`},
+		"conflict": {url.Values{fieldError: {"server_error"}, fieldWrongKey: {"forged"}}, `field scenario_wrong_key: no effect with scenario_error`},
+		"preset":   {url.Values{"preset": {"nope"}}, `field preset: &#34;nope&#34; is not offered`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := h.withT(t)
+			_, page := h.get(h.authURL("laposte", url.Values{"ui_locales": {"en"}}))
+			f := parseLoginForm(t, h.srv.URL, page)
+			form := url.Values{"tx": {f.tx}, "identity": {"angela-dubois"}, "action": {"login"}}
+			for k, v := range tc.form {
+				form[k] = v
+			}
+			resp, page := h.postForm(f.action, form)
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, tc.want) || strings.Contains(page, "Scénario de test, champ") {
+				t.Errorf("status %d; want %q in the English page:\n%s", resp.StatusCode, tc.want, page[strings.Index(page, "<main"):][:600])
+			}
+		})
+	}
+}
