@@ -120,7 +120,8 @@ func TestSandboxPageOnAPhone(t *testing.T) {
 
 	b.do("open the login page", chromedp.Navigate(authURL(nil)), chromedp.WaitVisible(chromedp.ID("identity-angela-dubois")))
 	screen("fr", "fr", "Se connecter")
-	b.do("switch to English", chromedp.Click(chromedp.ID("lang-switch")), chromedp.WaitVisible(chromedp.ID("identity-klaus-mueller")))
+	// The English page is the one whose switch goes back to French.
+	b.do("switch to English", chromedp.Click(chromedp.ID("lang-switch")), chromedp.WaitVisible(chromedp.CSS(`#lang-switch[value="fr"]`)))
 	screen("en-switch", "en", "Log in")
 	b.do("open it with ui_locales=en", chromedp.Navigate(authURL(url.Values{"ui_locales": {"en"}})), chromedp.WaitVisible(chromedp.ID("identity-angela-dubois")))
 	screen("en", "en", "Log in")
