@@ -342,7 +342,7 @@ func TestFAPIConfigRefusesSecretOnPlus(t *testing.T) {
 	pl.Level, pl.ACRValues, pl.DefaultACR, pl.SSOLevels = "plus", []string{"eidas2", "eidas3"}, "eidas3", []string{"eidas2"}
 	pl.IdentityProviders = []string{"laposte"}
 	sp := pl.ServiceProviders[0]
-	sp.JWKS, sp.TokenEndpointAuthMethods = k.jwks, nil
+	sp.JWKS, sp.TokenEndpointAuthMethods = config.InlineJWKS(k.jwks), nil
 	pl.ServiceProviders = []config.SP{sp}
 	b.Platforms = []config.Platform{pl}
 	cfg.Broker = &b

@@ -107,9 +107,9 @@ func (p *Platform) buildRegistry(cfg config.Platform, idps []config.IdP, scopes 
 		}
 		var oldJWKS, oldURI string
 		if o, ok := prev.clients[sp.ClientID]; ok {
-			oldJWKS, oldURI = o.JWKS, o.JWKSURI
+			oldJWKS, oldURI = string(o.JWKS), o.JWKSURI
 		}
-		k, err := keysFor(sp.JWKS, sp.JWKSURI, prev.spKeys[sp.ClientID], oldJWKS, oldURI)
+		k, err := keysFor(string(sp.JWKS), sp.JWKSURI, prev.spKeys[sp.ClientID], oldJWKS, oldURI)
 		if err != nil {
 			return nil, fmt.Errorf("platform %s: SP %s: %w", cfg.ID, sp.ClientID, err)
 		}

@@ -341,10 +341,10 @@ type SP struct {
 	Type            string `yaml:"type"`
 	IdentityConsent bool   `yaml:"identity_consent"`
 
-	// JWKSURI or JWKS (inline JSON) hold the SP's public keys: for
-	// encrypting its tokens and for private_key_jwt.
-	JWKSURI string `yaml:"jwks_uri"`
-	JWKS    string `yaml:"jwks"`
+	// JWKSURI or JWKS (inline: a YAML mapping or its JSON text) hold the
+	// SP's public keys: for encrypting its tokens and for private_key_jwt.
+	JWKSURI string     `yaml:"jwks_uri"`
+	JWKS    InlineJWKS `yaml:"jwks"`
 	// Encryption of id_tokens and userinfo (mandatory on plus): alg is
 	// ECDH-ES, RSA-OAEP or RSA-OAEP-256 (empty: chosen from the SP's key),
 	// enc is A256GCM.

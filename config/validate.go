@@ -739,7 +739,7 @@ func (pl *Platform) validateSPs(platform string, p *Problems) {
 // only and encryption to keys the SP must have registered.
 func (pl *Platform) validateSPCrypto(entry string, sp *SP, p *Problems) {
 	hasKeys := sp.JWKSURI != "" || sp.JWKS != ""
-	checkKeys(entry, sp.JWKSURI, sp.JWKS, p)
+	checkKeys(entry, sp.JWKSURI, string(sp.JWKS), p)
 	if pl.IsPlus() {
 		if sp.IDTokenSignedResponseAlg != "ES256" {
 			p.add(entry, "id_token_signed_response_alg", "%q: a plus platform signs with ES256 only", sp.IDTokenSignedResponseAlg)

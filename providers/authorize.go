@@ -28,6 +28,10 @@ type pendingLogin struct {
 	// level this login will assert.
 	RequestedACR string
 	ACR          string
+	// Lang is the login page's language, "fr" or "en": from ui_locales,
+	// else Accept-Language, at the authorization request; the page's
+	// language switch changes it.
+	Lang string
 }
 
 // codeRecord is what an authorization code stands for until it is redeemed.
@@ -85,6 +89,7 @@ func (s *Server) authorize(idp *mockIdP, w http.ResponseWriter, r *http.Request)
 		return
 	}
 	p.ClientID, p.RedirectURI = client.ClientID, redirectURI
+	p.Lang = web.PreferredLang(r)
 	tx := newSecret()
 	if err := idp.pending.put(hashKey(tx), p, pendingTTL); err != nil {
 		s.pages.RenderError(w, r, errBusy)
@@ -242,13 +247,37 @@ func (s *Server) login(idp *mockIdP, w http.ResponseWriter, r *http.Request) {
 			&oauthError{Code: "access_denied", Description: "the user cancelled the login"})
 		return
 	}
-	ident, ok := s.byID[f.Get("identity")]
-	if !ok {
-		s.renderLogin(w, r, idp, http.StatusBadRequest, tx, p, "",
-			"Choisissez une identité de test dans la liste.")
+	if lang, ok := f[fieldLang]; ok && f.Get("action") == "" {
+		// The language switch: the same page in the other language.
+		p.Lang = pageLang(strings.TrimSpace(lang[0]))
+		if err := idp.pending.put(hashKey(tx), p, pendingTTL); err != nil {
+			s.pages.RenderError(w, r, errBusy)
+			return
+		}
+		s.renderLogin(w, r, idp, http.StatusOK, tx, p, "", "")
 		return
 	}
-	sc, err := scenarioFromForm(f)
+	ident, ok := s.byID[f.Get("identity")]
+	if typed := strings.TrimSpace(f.Get(fieldIdentityID)); typed != "" {
+		// Typed in the short form: it wins over the radio buttons, one
+		// of which is always checked.
+		if ident, ok = s.byID[typed]; !ok {
+			s.renderLoginPage(w, r, idp, http.StatusBadRequest, tx, p, "",
+				tr(p.Lang, "Aucune identité de test n'a l'identifiant ", "No test identity has the id ")+quoted(typed)+
+					tr(p.Lang, " : choisissez-en une dans la liste.", ": pick one from the list."), f, "")
+			return
+		}
+	}
+	if !ok {
+		s.renderLogin(w, r, idp, http.StatusBadRequest, tx, p, "",
+			tr(p.Lang, "Choisissez une identité de test dans la liste.", "Pick a test identity from the list."))
+		return
+	}
+	err := applyPreset(f)
+	var sc Scenario
+	if err == nil {
+		sc, err = scenarioFromForm(f)
+	}
 	if err != nil {
 		s.renderScenarioError(w, r, idp, tx, p, ident.ID, f, err)
 		return

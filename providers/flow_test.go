@@ -178,7 +178,9 @@ func TestLoginPage(t *testing.T) {
 		t.Errorf("page lists %d identities, want %d", len(f.identities), len(h.s.identities))
 	}
 	for _, want := range []string{
-		`<label class="fr-label" for="identity-angela-dubois">`, "24/08/1962", "Paris 7e (75107)",
+		`<label class="fr-label" for="identity-angela-dubois">`, "Cas nominal",
+		// The long list says where and when each person was born.
+		`<label class="fr-label" for="identity-helene-lefevre">`, "31/12/1990", "Marseille (13055)",
 		"<legend", "<code>eidas2</code>", "Annuler",
 	} {
 		if !strings.Contains(page, want) {

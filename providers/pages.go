@@ -61,14 +61,26 @@ type loginView struct {
 	ClientID string
 	Action   string
 	Tx       string
+	// Lang is the page's language; Switch is the other one, offered by
+	// the language switch (SwitchLabel, in that language).
+	Lang, Switch, SwitchLabel string
 	// RequestedACR is what the client asked; ACR is what will be asserted
 	// unless a scenario says otherwise.
 	RequestedACR string
 	ACR          string
 	Scopes       []string
-	Identities   []Identity
-	Selected     string
-	Error        string
+	// Identities are all the test identities; Common are the short
+	// form's, Others the rest of them, listed below.
+	Identities []Identity
+	Common     []identityRow
+	Others     []identityRow
+	// IdentityID is what was typed in the short form's identity field.
+	IdentityID string
+	Error      string
+	// Presets are the short form's scenarios; PresetInvalid marks the
+	// select when it was refused.
+	Presets       []option
+	PresetInvalid bool
 	// Scenario holds the "Scénario de test" controls; ScenarioOpen unfolds
 	// them, which happens only when one of them was refused.
 	Scenario     []scenarioControl
@@ -87,18 +99,47 @@ func (s *Server) renderScenarioError(w http.ResponseWriter, r *http.Request, idp
 	if se, ok := err.(*scenarioError); ok {
 		invalid = se.Field
 	}
-	s.renderLoginPage(w, r, idp, http.StatusBadRequest, tx, p, selected, err.Error(), form, invalid)
+	s.renderLoginPage(w, r, idp, http.StatusBadRequest, tx, p, selected, scenarioMessage(err, p.Lang), form, invalid)
+}
+
+// scenarioMessage is a refused scenario field's sentence in lang.
+func scenarioMessage(err error, lang string) string {
+	se, ok := err.(*scenarioError)
+	if !ok || lang != "en" || se.MessageEN == "" {
+		return err.Error()
+	}
+	return "Test scenario, field " + se.Field + ": " + se.MessageEN
 }
 
 func (s *Server) renderLoginPage(w http.ResponseWriter, r *http.Request, idp *mockIdP, status int, tx string, p pendingLogin, selected, msg string, form url.Values, invalid string) {
+	lang := pageLang(p.Lang)
+	common, others := splitIdentities(s.identities)
+	if selected == "" && len(common) > 0 {
+		selected = common[0].ID
+	}
+	v := loginView{
+		IdPName: idp.cfg.Name, ClientID: p.ClientID, Action: idp.path + "/authorize", Tx: tx,
+		Lang: lang, Switch: "en", SwitchLabel: "English",
+		RequestedACR: p.RequestedACR, ACR: p.ACR, Scopes: p.Scopes,
+		Identities: s.identities, Common: identityRows(common, lang, selected, true), Others: identityRows(others, lang, selected, false),
+		IdentityID: strings.TrimSpace(form.Get(fieldIdentityID)), Error: msg,
+		PresetInvalid: invalid == fieldPreset,
+		Scenario:      scenarioControls(idp, p, form, invalid, lang),
+		// The short form's preset is not in the long form: a refused
+		// preset keeps the long form folded.
+		ScenarioOpen: invalid != "" && invalid != fieldPreset,
+	}
+	if lang == "en" {
+		v.Switch, v.SwitchLabel = "fr", "Français"
+	}
+	for _, pr := range presets {
+		v.Presets = append(v.Presets, option{Value: pr.Value, Label: tr(lang, pr.LabelFR, pr.LabelEN),
+			Selected: pr.Value != "" && pr.Value == strings.TrimSpace(form.Get(fieldPreset))})
+	}
 	s.pages.Render(w, r, status, "login.html", web.Page{
-		Title: "Connexion – " + idp.cfg.Name,
-		Body: loginView{
-			IdPName: idp.cfg.Name, ClientID: p.ClientID, Action: idp.path + "/authorize", Tx: tx,
-			RequestedACR: p.RequestedACR, ACR: p.ACR, Scopes: p.Scopes,
-			Identities: s.identities, Selected: selected, Error: msg,
-			Scenario: scenarioControls(idp, p, form, invalid), ScenarioOpen: invalid != "",
-		},
+		Title: tr(lang, "Connexion – ", "Log in – ") + idp.cfg.Name,
+		Lang:  lang,
+		Body:  v,
 	})
 }
 
@@ -124,9 +165,9 @@ type option struct {
 	Selected     bool
 }
 
-// scenarioControls builds the section for this login, keeping the values
-// of form (a refused submission) selected.
-func scenarioControls(idp *mockIdP, p pendingLogin, form url.Values, invalid string) []scenarioControl {
+// scenarioControls builds the section for this login in lang, keeping
+// the values of form (a refused submission) selected.
+func scenarioControls(idp *mockIdP, p pendingLogin, form url.Values, invalid, lang string) []scenarioControl {
 	sel := func(field string, groups ...optionGroup) scenarioControl {
 		c := scenarioControl{Name: field, Groups: groups, Invalid: field == invalid}
 		for gi := range c.Groups {
@@ -145,16 +186,17 @@ func scenarioControls(idp *mockIdP, p pendingLogin, form url.Values, invalid str
 		return out
 	}
 
-	acrOpts := []option{{Value: "", Label: "Comportement normal : " + p.ACR}}
+	t := func(fr, en string) string { return tr(lang, fr, en) }
+	acrOpts := []option{{Value: "", Label: t("Comportement normal : ", "Normal behaviour: ") + p.ACR}}
 	asked := lowestKnownACR(p.RequestedACR)
 	for _, l := range config.KnownACR {
 		label := l
 		var notes []string
 		if asked != "" && slices.Index(config.KnownACR, l) < slices.Index(config.KnownACR, asked) {
-			notes = append(notes, "inférieur au niveau demandé")
+			notes = append(notes, t("inférieur au niveau demandé", "below the level asked"))
 		}
 		if !slices.Contains(idp.cfg.ACRValues, l) {
-			notes = append(notes, "hors des niveaux de ce fournisseur")
+			notes = append(notes, t("hors des niveaux de ce fournisseur", "outside this provider's levels"))
 		}
 		if len(notes) > 0 {
 			label += " (" + strings.Join(notes, ", ") + ")"
@@ -163,43 +205,47 @@ func scenarioControls(idp *mockIdP, p pendingLogin, form url.Values, invalid str
 	}
 	acr := sel(fieldACR,
 		optionGroup{Options: acrOpts},
-		optionGroup{Label: "Synonymes eIDAS", Options: opts(
+		optionGroup{Label: t("Synonymes eIDAS", "eIDAS synonyms"), Options: opts(
 			"http://eidas.europa.eu/LoA/low", "http://eidas.europa.eu/LoA/low (eidas1)",
 			"http://eidas.europa.eu/LoA/substantial", "http://eidas.europa.eu/LoA/substantial (eidas2)",
 			"http://eidas.europa.eu/LoA/high", "http://eidas.europa.eu/LoA/high (eidas3)")},
-		optionGroup{Label: "Hors norme", Options: opts(
-			acrNone, "Aucun : claim acr absent",
-			"eidas9", "eidas9 : valeur inconnue")},
+		optionGroup{Label: t("Hors norme", "Non-standard"), Options: opts(
+			acrNone, t("Aucun : claim acr absent", "None: no acr claim"),
+			"eidas9", t("eidas9 : valeur inconnue", "eidas9: unknown value"))},
 	)
-	acr.Label = "Niveau attesté (acr)"
-	acr.Hint = "Le niveau écrit dans l'id_token, quel que soit le niveau demandé et même hors des niveaux de ce fournisseur."
+	acr.Label = t("Niveau attesté (acr)", "Level asserted (acr)")
+	acr.Hint = t("Le niveau écrit dans l'id_token, quel que soit le niveau demandé et même hors des niveaux de ce fournisseur.",
+		"The level written in the id_token, whatever was asked and even outside this provider's levels.")
 
 	amr := scenarioControl{Name: fieldAMR, Text: true, Value: strings.TrimSpace(form.Get(fieldAMR)), Invalid: fieldAMR == invalid,
-		Label: "Méthodes d'authentification (amr)",
-		Hint:  "Vide : pwd (normal). Plusieurs valeurs séparées par des espaces ou des virgules, p. ex. « mfa otp ». « none » : claim amr absent."}
+		Label: t("Méthodes d'authentification (amr)", "Authentication methods (amr)"),
+		Hint: t("Vide : pwd (normal). Plusieurs valeurs séparées par des espaces ou des virgules, p. ex. « mfa otp ». « none » : claim amr absent.",
+			"Empty: pwd (normal). Several values separated by spaces or commas, e.g. \"mfa otp\". \"none\": no amr claim.")}
 
 	var errOpts []option
 	for _, e := range scenarioErrors {
 		errOpts = append(errOpts, option{Value: e, Label: e})
 	}
-	errc := sel(fieldError, optionGroup{Options: append([]option{{Value: "", Label: "Aucune : un code d'autorisation (normal)"}}, errOpts...)})
-	errc.Label = "Répondre par une erreur"
-	errc.Hint = "Renvoie error (avec state, iss et error_description) au lieu d'un code, comme un refus ou une panne du fournisseur."
+	errc := sel(fieldError, optionGroup{Options: append([]option{{Value: "", Label: t("Aucune : un code d'autorisation (normal)", "None: an authorization code (normal)")}}, errOpts...)})
+	errc.Label = t("Répondre par une erreur", "Answer with an error")
+	errc.Hint = t("Renvoie error (avec state, iss et error_description) au lieu d'un code, comme un refus ou une panne du fournisseur.",
+		"Sends error (with state, iss and error_description) instead of a code, as a refusal or an outage of the provider would.")
 
 	delay := sel(fieldTokenDelay, optionGroup{Options: opts(
-		"", "Aucun : réponse immédiate (normal)",
+		"", t("Aucun : réponse immédiate (normal)", "None: immediate answer (normal)"),
 		"2s", "2 s", "5s", "5 s",
-		"7s", "7 s (au-delà du délai de 6 s du courtier par défaut)",
+		"7s", t("7 s (au-delà du délai de 6 s du courtier par défaut)", "7 s (beyond the broker's default 6 s timeout)"),
 		"10s", "10 s", "30s", "30 s", "60s", "60 s (maximum)")})
-	delay.Label = "Ralentir l'appel au jeton (token)"
-	delay.Hint = "Le point d'accès token attend ce délai avant de répondre. Un client automatisé peut envoyer toute durée jusqu'à 60 s (p. ex. 1500ms)."
+	delay.Label = t("Ralentir l'appel au jeton (token)", "Slow down the token call")
+	delay.Hint = t("Le point d'accès token attend ce délai avant de répondre. Un client automatisé peut envoyer toute durée jusqu'à 60 s (p. ex. 1500ms).",
+		"The token endpoint waits this long before answering. A scripted client may send any duration up to 60 s (e.g. 1500ms).")
 
 	key := sel(fieldWrongKey, optionGroup{Options: opts(
-		"", "Non : clé publiée (normal)",
-		wrongKeyForged, "Clé non publiée, sous le kid de la clé publiée (falsification)",
-		wrongKeyUnknownKid, "Clé non publiée, avec un kid inconnu")})
-	key.Label = "Signer l'id_token avec une mauvaise clé"
-	key.Hint = "La signature ne se vérifie pas avec le JWKS de ce fournisseur."
+		"", t("Non : clé publiée (normal)", "No: the published key (normal)"),
+		wrongKeyForged, t("Clé non publiée, sous le kid de la clé publiée (falsification)", "Unpublished key, under the published key's kid (forgery)"),
+		wrongKeyUnknownKid, t("Clé non publiée, avec un kid inconnu", "Unpublished key, with an unknown kid"))})
+	key.Label = t("Signer l'id_token avec une mauvaise clé", "Sign the id_token with a wrong key")
+	key.Hint = t("La signature ne se vérifie pas avec le JWKS de ce fournisseur.", "The signature does not verify with this provider's JWKS.")
 
 	var idtOpts, uiOpts []option
 	for _, c := range userinfoDroppable {
@@ -215,23 +261,24 @@ func scenarioControls(idp *mockIdP, p pendingLogin, form url.Values, invalid str
 		idtOpts = append(idtOpts, option{Value: c, Label: c})
 	}
 	drop := sel(fieldDropClaim,
-		optionGroup{Options: opts("", "Aucun (normal)")},
-		optionGroup{Label: "Identité (userinfo)", Options: uiOpts},
+		optionGroup{Options: opts("", t("Aucun (normal)", "None (normal)"))},
+		optionGroup{Label: t("Identité (userinfo)", "Identity (userinfo)"), Options: uiOpts},
 		optionGroup{Label: "id_token", Options: idtOpts},
 		optionGroup{Label: "sub", Options: opts(
-			"sub", "sub (id_token et userinfo)",
-			"userinfo:sub", "sub de userinfo seulement",
-			"id_token:sub", "sub de l'id_token seulement")},
+			"sub", t("sub (id_token et userinfo)", "sub (id_token and userinfo)"),
+			"userinfo:sub", t("sub de userinfo seulement", "userinfo's sub only"),
+			"id_token:sub", t("sub de l'id_token seulement", "the id_token's sub only"))},
 	)
-	drop.Label = "Omettre un claim"
-	drop.Hint = "Le claim est retiré de l'id_token et de userinfo, là où il figure."
+	drop.Label = t("Omettre un claim", "Leave a claim out")
+	drop.Hint = t("Le claim est retiré de l'id_token et de userinfo, là où il figure.", "The claim is removed from the id_token and from userinfo, wherever it is.")
 
 	cog := sel(fieldBadCOG, optionGroup{Options: opts(
-		"", "Non : codes de l'identité choisie (normal)",
-		badCOGBirthplace, "Lieu de naissance "+badBirthplace+" (4 caractères)",
-		badCOGBirthcountry, "Pays de naissance "+badBirthcountry+" (4 caractères)")})
-	cog.Label = "Envoyer un code COG invalide"
-	cog.Hint = "Remplace le code dans userinfo. Les identités marquées « COG INVALIDE » en portent déjà un."
+		"", t("Non : codes de l'identité choisie (normal)", "No: the chosen identity's codes (normal)"),
+		badCOGBirthplace, t("Lieu de naissance ", "Birthplace ")+badBirthplace+t(" (4 caractères)", " (4 characters)"),
+		badCOGBirthcountry, t("Pays de naissance ", "Birth country ")+badBirthcountry+t(" (4 caractères)", " (4 characters)"))})
+	cog.Label = t("Envoyer un code COG invalide", "Send an invalid COG code")
+	cog.Hint = t("Remplace le code dans userinfo. Les identités marquées « COG INVALIDE » en portent déjà un.",
+		"Replaces the code in userinfo. The identities marked \"INVALID COG\" carry one already.")
 
 	return []scenarioControl{acr, amr, errc, delay, key, drop, cog}
 }

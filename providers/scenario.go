@@ -122,6 +122,9 @@ var (
 type scenarioError struct {
 	Field   string
 	Message string
+	// MessageEN is Message in English, for the English login page; empty
+	// where only French exists (the sessions page).
+	MessageEN string
 }
 
 func (e *scenarioError) Error() string {
@@ -130,6 +133,12 @@ func (e *scenarioError) Error() string {
 
 func badField(field, format string, args ...any) *scenarioError {
 	return &scenarioError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// badFieldFREN is badField with the sentence in French and in English,
+// both formatted with args.
+func badFieldFREN(field, fr, en string, args ...any) *scenarioError {
+	return &scenarioError{Field: field, Message: fmt.Sprintf(fr, args...), MessageEN: fmt.Sprintf(en, args...)}
 }
 
 // quoted shows a refused value, cut short so a pasted blob stays readable.
@@ -148,14 +157,14 @@ func scenarioFromForm(f url.Values) (Scenario, error) {
 	for _, name := range slices.Sorted(maps.Keys(f)) {
 		vs := f[name]
 		if strings.HasPrefix(name, "scenario_") && !slices.Contains(scenarioFields, name) {
-			return Scenario{}, badField(name, "champ inconnu ; les champs admis sont %s.", strings.Join(scenarioFields, ", "))
+			return Scenario{}, badFieldFREN(name, "champ inconnu ; les champs admis sont %s.", "unknown field; the fields are %s.", strings.Join(scenarioFields, ", "))
 		}
 		if slices.Contains(scenarioFields, name) {
 			if len(vs) > 1 {
-				return Scenario{}, badField(name, "envoyé plusieurs fois ; envoyez-le une fois au plus.")
+				return Scenario{}, badFieldFREN(name, "envoyé plusieurs fois ; envoyez-le une fois au plus.", "sent more than once; send it once at most.")
 			}
 			if len(vs[0]) > maxScenarioValue {
-				return Scenario{}, badField(name, "valeur trop longue (%d octets au plus).", maxScenarioValue)
+				return Scenario{}, badFieldFREN(name, "valeur trop longue (%d octets au plus).", "value too long (%d bytes at most).", maxScenarioValue)
 			}
 		}
 	}
@@ -163,7 +172,8 @@ func scenarioFromForm(f url.Values) (Scenario, error) {
 
 	if v := get(fieldACR); v != "" {
 		if !claimValue.MatchString(v) {
-			return Scenario{}, badField(fieldACR, "%s n'est pas une valeur d'acr ; attendu eidas1, eidas2, eidas3, none (claim absent) ou une autre valeur sans espace telle que eidas9 (64 caractères au plus).", quoted(v))
+			return Scenario{}, badFieldFREN(fieldACR, "%s n'est pas une valeur d'acr ; attendu eidas1, eidas2, eidas3, none (claim absent) ou une autre valeur sans espace telle que eidas9 (64 caractères au plus).",
+				"%s is not an acr value; expected eidas1, eidas2, eidas3, none (no claim) or another value without spaces such as eidas9 (64 characters at most).", quoted(v))
 		}
 		sc.ACR = v
 	}
@@ -175,24 +185,26 @@ func scenarioFromForm(f url.Values) (Scenario, error) {
 			for a := range strings.FieldsFuncSeq(v, func(r rune) bool { return r == ',' || r == ' ' }) {
 				switch {
 				case !claimValue.MatchString(a) || a == amrNone:
-					return Scenario{}, badField(fieldAMR, "%s n'est pas une valeur d'amr ; attendu une liste séparée par des espaces ou des virgules (p. ex. « pwd » ou « mfa otp »), ou none pour omettre le claim.", quoted(a))
+					return Scenario{}, badFieldFREN(fieldAMR, "%s n'est pas une valeur d'amr ; attendu une liste séparée par des espaces ou des virgules (p. ex. « pwd » ou « mfa otp »), ou none pour omettre le claim.",
+						"%s is not an amr value; expected a list separated by spaces or commas (e.g. \"pwd\" or \"mfa otp\"), or none to leave the claim out.", quoted(a))
 				case slices.Contains(sc.AMR, a):
-					return Scenario{}, badField(fieldAMR, "%s est répété.", quoted(a))
+					return Scenario{}, badFieldFREN(fieldAMR, "%s est répété.", "%s is repeated.", quoted(a))
 				}
 				sc.AMR = append(sc.AMR, a)
 			}
 			if len(sc.AMR) == 0 {
-				return Scenario{}, badField(fieldAMR, "aucune valeur ; laissez le champ vide pour le comportement normal (pwd) ou envoyez none pour omettre le claim.")
+				return Scenario{}, badFieldFREN(fieldAMR, "aucune valeur ; laissez le champ vide pour le comportement normal (pwd) ou envoyez none pour omettre le claim.",
+					"no value; leave the field empty for the normal behaviour (pwd) or send none to leave the claim out.")
 			}
 			if len(sc.AMR) > maxAMRValues {
-				return Scenario{}, badField(fieldAMR, "%d valeurs au plus.", maxAMRValues)
+				return Scenario{}, badFieldFREN(fieldAMR, "%d valeurs au plus.", "%d values at most.", maxAMRValues)
 			}
 		}
 	}
 
 	if v := get(fieldError); v != "" {
 		if !slices.Contains(scenarioErrors, v) {
-			return Scenario{}, badField(fieldError, "%s n'est pas proposé ; attendu l'un de %s.", quoted(v), strings.Join(scenarioErrors, ", "))
+			return Scenario{}, badFieldFREN(fieldError, "%s n'est pas proposé ; attendu l'un de %s.", "%s is not offered; expected one of %s.", quoted(v), strings.Join(scenarioErrors, ", "))
 		}
 		sc.Error = v
 	}
@@ -200,14 +212,15 @@ func scenarioFromForm(f url.Values) (Scenario, error) {
 	if v := get(fieldTokenDelay); v != "" {
 		d, err := parseDelay(v)
 		if err != nil {
-			return Scenario{}, badField(fieldTokenDelay, "%s : %s", quoted(v), err.Error())
+			return Scenario{}, &scenarioError{Field: fieldTokenDelay, Message: quoted(v) + " : " + err.fr, MessageEN: quoted(v) + ": " + err.en}
 		}
 		sc.TokenDelay = d
 	}
 
 	if v := get(fieldWrongKey); v != "" {
 		if v != wrongKeyForged && v != wrongKeyUnknownKid {
-			return Scenario{}, badField(fieldWrongKey, "%s n'est pas proposé ; attendu %s (clé non publiée, kid de la clé publiée) ou %s (clé et kid inconnus).", quoted(v), wrongKeyForged, wrongKeyUnknownKid)
+			return Scenario{}, badFieldFREN(fieldWrongKey, "%s n'est pas proposé ; attendu %s (clé non publiée, kid de la clé publiée) ou %s (clé et kid inconnus).",
+				"%s is not offered; expected %s (unpublished key, the published key's kid) or %s (unknown key and kid).", quoted(v), wrongKeyForged, wrongKeyUnknownKid)
 		}
 		sc.WrongKey = v
 	}
@@ -227,7 +240,8 @@ func scenarioFromForm(f url.Values) (Scenario, error) {
 			ok = slices.Contains(userinfoDroppable, claim)
 		}
 		if !ok {
-			return Scenario{}, badField(fieldDropClaim, "%s n'est pas proposé ; attendu un claim de l'id_token (%s) ou de userinfo (%s), éventuellement préfixé par id_token: ou userinfo:.",
+			return Scenario{}, badFieldFREN(fieldDropClaim, "%s n'est pas proposé ; attendu un claim de l'id_token (%s) ou de userinfo (%s), éventuellement préfixé par id_token: ou userinfo:.",
+				"%s is not offered; expected a claim of the id_token (%s) or of userinfo (%s), maybe prefixed with id_token: or userinfo:.",
 				quoted(v), strings.Join(idTokenDroppable, ", "), strings.Join(userinfoDroppable, ", "))
 		}
 		sc.DropClaim, sc.DropFrom = claim, where
@@ -235,7 +249,8 @@ func scenarioFromForm(f url.Values) (Scenario, error) {
 
 	if v := get(fieldBadCOG); v != "" {
 		if v != badCOGBirthplace && v != badCOGBirthcountry {
-			return Scenario{}, badField(fieldBadCOG, "%s n'est pas proposé ; attendu %s (lieu de naissance %s) ou %s (pays de naissance %s).", quoted(v), badCOGBirthplace, badBirthplace, badCOGBirthcountry, badBirthcountry)
+			return Scenario{}, badFieldFREN(fieldBadCOG, "%s n'est pas proposé ; attendu %s (lieu de naissance %s) ou %s (pays de naissance %s).",
+				"%s is not offered; expected %s (birthplace %s) or %s (birth country %s).", quoted(v), badCOGBirthplace, badBirthplace, badCOGBirthcountry, badBirthcountry)
 		}
 		sc.BadCOG = v
 	}
@@ -245,21 +260,27 @@ func scenarioFromForm(f url.Values) (Scenario, error) {
 
 // parseDelay reads a positive duration of at most maxTokenDelay: "10s",
 // "1500ms", "1m" or a bare number of seconds.
-func parseDelay(v string) (time.Duration, error) {
+func parseDelay(v string) (time.Duration, *delayError) {
 	if bareSeconds.MatchString(v) {
 		v += "s"
 	}
 	d, err := time.ParseDuration(v)
 	switch {
 	case err != nil:
-		return 0, fmt.Errorf("attendu une durée telle que 10s, 1500ms ou 10 (secondes)")
+		return 0, &delayError{"attendu une durée telle que 10s, 1500ms ou 10 (secondes)", "expected a duration such as 10s, 1500ms or 10 (seconds)"}
 	case d <= 0:
-		return 0, fmt.Errorf("la durée doit être positive ; laissez le champ vide pour une réponse immédiate")
+		return 0, &delayError{"la durée doit être positive ; laissez le champ vide pour une réponse immédiate", "the duration must be positive; leave the field empty for an immediate answer"}
 	case d > maxTokenDelay:
-		return 0, fmt.Errorf("%d s au plus", int(maxTokenDelay/time.Second))
+		n := int(maxTokenDelay / time.Second)
+		return 0, &delayError{fmt.Sprintf("%d s au plus", n), fmt.Sprintf("%d s at most", n)}
 	}
 	return d, nil
 }
+
+// delayError is parseDelay's refusal, in French and English.
+type delayError struct{ fr, en string }
+
+func (e *delayError) Error() string { return e.fr }
 
 // conflicts refuses combinations where one field would silently cancel
 // another, so that what the tester asked is what happens.
@@ -273,7 +294,8 @@ func (sc Scenario) conflicts() error {
 			{fieldWrongKey, sc.WrongKey != ""}, {fieldDropClaim, sc.DropClaim != ""}, {fieldBadCOG, sc.BadCOG != ""},
 		} {
 			if f.set {
-				return badField(f.name, "sans effet avec %s : la connexion s'arrête au retour d'erreur, avant tout appel au jeton ; laissez l'un des deux vide.", fieldError)
+				return badFieldFREN(f.name, "sans effet avec %s : la connexion s'arrête au retour d'erreur, avant tout appel au jeton ; laissez l'un des deux vide.",
+					"no effect with %s: the login stops at the error redirect, before any token call; leave one of them empty.", fieldError)
 			}
 		}
 	}
@@ -281,11 +303,11 @@ func (sc Scenario) conflicts() error {
 	inUserinfo := sc.DropFrom != "id_token"
 	switch {
 	case sc.ACR != "" && sc.DropClaim == "acr" && inIDToken:
-		return badField(fieldDropClaim, "acr est déjà choisi par %s (utilisez none pour l'omettre).", fieldACR)
+		return badFieldFREN(fieldDropClaim, "acr est déjà choisi par %s (utilisez none pour l'omettre).", "acr is chosen by %s already (use none to leave it out).", fieldACR)
 	case (sc.AMR != nil || sc.OmitAMR) && sc.DropClaim == "amr" && inIDToken:
-		return badField(fieldDropClaim, "amr est déjà choisi par %s (utilisez none pour l'omettre).", fieldAMR)
+		return badFieldFREN(fieldDropClaim, "amr est déjà choisi par %s (utilisez none pour l'omettre).", "amr is chosen by %s already (use none to leave it out).", fieldAMR)
 	case sc.BadCOG != "" && sc.DropClaim == sc.BadCOG && inUserinfo:
-		return badField(fieldDropClaim, "%s ne peut pas être à la fois omis et faux (%s).", sc.DropClaim, fieldBadCOG)
+		return badFieldFREN(fieldDropClaim, "%s ne peut pas être à la fois omis et faux (%s).", "%s cannot be both left out and wrong (%s).", sc.DropClaim, fieldBadCOG)
 	}
 	return nil
 }

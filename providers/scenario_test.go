@@ -558,8 +558,9 @@ func TestLoginPageScenarioSection(t *testing.T) {
 		}
 	}
 	selects := regexp.MustCompile(`(?s)<select[^>]*name="([^"]+)".*?</select>`).FindAllStringSubmatch(page, -1)
-	if len(selects) != len(scenarioFields)-1 {
-		t.Errorf("%d selects, want %d", len(selects), len(scenarioFields)-1)
+	// One select per field but scenario_amr, and the short form's preset.
+	if len(selects) != len(scenarioFields) {
+		t.Errorf("%d selects, want %d", len(selects), len(scenarioFields))
 	}
 	for _, s := range selects {
 		first := regexp.MustCompile(`<option value="([^"]*)"`).FindStringSubmatch(s[0])

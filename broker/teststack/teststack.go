@@ -194,7 +194,7 @@ func Plus(spKeys string) Option {
 		pl.ACRValues, pl.DefaultACR, pl.SSOLevels = []string{"eidas2", "eidas3"}, "eidas3", []string{"eidas2"}
 		pl.IdentityProviders = []string{"laposte", "msa"}
 		sp := &pl.ServiceProviders[0]
-		sp.JWKS = spKeys
+		sp.JWKS = config.InlineJWKS(spKeys)
 		sp.ClientSecret = ""
 		sp.TokenEndpointAuthMethods = []string{"private_key_jwt"}
 		sp.Claims = []string{"amr"}

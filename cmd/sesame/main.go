@@ -6,6 +6,7 @@
 //	sesame demo-sp      [-config FILE]
 //	sesame dashboard    [-config FILE]   the citizen space
 //	sesame dev          [-config FILE]   all of them in one process
+//	sesame dev -sp FILE                  also register the SPs of FILE (sesame sp new)
 //	sesame check-config FILE
 //	sesame healthcheck URL               exit 0 on a 2xx answer
 //	sesame keys signing [-alg ES256,RS256] > keys.json
@@ -15,6 +16,7 @@
 //	sesame keys session
 //	sesame keys dataprovider > dp-keys.json
 //	sesame bench [-users N] [-duration D] [-platform std|plus] [-store memory|redis] [-replicas N]
+//	sesame sp new [-plus] [-name N] [-redirect-uri U] [-out DIR] > sp.yaml
 package main
 
 import (
@@ -53,6 +55,7 @@ commands:
   keys          generate keys: "keys signing" (private JWKS), "keys session" (AES key) or "keys dataprovider" (a mock data provider's decryption keys);
                 manage a signing key directory: "keys init DIR", "keys rotate DIR", "keys status DIR"
   bench         load generator: complete logins against the dev stack, with their cost (docs/performance.md)
+  sp new        print a ready SP entry with fresh credentials (-plus: and its keys); sesame dev -sp FILE registers it
 `
 
 func main() {
@@ -73,6 +76,8 @@ func main() {
 		err = genKeys(args, os.Stdout)
 	case "bench":
 		err = bench(args, os.Stdout, os.Stderr)
+	case "sp":
+		err = spCommand(args, os.Stdout, os.Stderr)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
@@ -153,12 +158,17 @@ func run(cmd string, args []string) error {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	path := fs.String("config", "config/dev.yaml", "configuration file")
 	drain := fs.Duration("drain", 0, "on SIGTERM, how long readiness fails before the listeners close (e.g. 5s behind a load balancer)")
+	var spFiles fileList
+	fs.Var(&spFiles, "sp", "an SP file (sesame sp new) whose SPs the broker registers at start, on the platform of its level; repeatable")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if len(spFiles) > 0 && cmd != "dev" && cmd != "broker" {
+		return fmt.Errorf("-sp registers SPs on the broker: use it with sesame dev or sesame broker, not %s", cmd)
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	slog.SetDefault(log)
-	cfg, err := config.Load(*path)
+	cfg, added, err := loadConfig(*path, spFiles)
 	if err != nil {
 		return err
 	}
@@ -166,6 +176,9 @@ func run(cmd string, args []string) error {
 		// Every line JSON from here on, audit events included.
 		log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		slog.SetDefault(log)
+	}
+	for _, a := range added {
+		log.Info("SP registered from an SP file", "client_id", a.ClientID, "platform", a.Platform, "file", a.File)
 	}
 	var servers []server
 	var drainers []func()
@@ -205,7 +218,7 @@ func run(cmd string, args []string) error {
 		// The SP, data-provider and IdP registries, re-read from the
 		// file; the rest of the file needs a restart (see Reloader).
 		rl := broker.NewReloader(b, cfg, log, shared.namesSetter())
-		reloads = append(reloads, reloader{"registry", func() error { _, err := rl.ReloadFile(*path); return err }})
+		reloads = append(reloads, reloader{"registry", func() error { return reloadRegistry(rl, *path, spFiles) }})
 		for _, p := range b.Platforms {
 			servers = append(servers, server{"broker", p.Listen(), p.Issuer(), p})
 			drainers = append(drainers, p.Drain)
