@@ -10,6 +10,7 @@ import (
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/broker/upstream"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/internal/web"
 )
 
@@ -150,23 +151,25 @@ func (p *Platform) eidasResponse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q, err := conn.Receive(r.Context(), r.PostForm.Get("token"))
-	switch {
-	case errors.Is(err, eidas.ErrBadToken):
-		p.fail(w, r, errEIDASToken, err)
-		return
-	case errors.Is(err, eidas.ErrUnknownMessage):
-		p.fail(w, r, errEIDASUnknown, err)
-		return
-	case errors.Is(err, upstream.ErrUnavailable):
-		p.fail(w, r, errIdPUnavailable, err)
-		return
-	case err != nil:
-		// A message that does not parse is the node's fault, or a
-		// forger's: a clear refusal, not a gateway error.
-		p.fail(w, r, errEIDASToken, err)
+	if err != nil {
+		p.fail(w, r, lightError(err), err)
 		return
 	}
 	redirect(w, r, "/idp/callback?"+q.Encode())
+}
+
+// lightError is the page of a light token or message the bridge
+// refuses: a forged, stale or malformed one is the sender's fault (400),
+// an unknown or replayed one too; only a store that cannot answer is
+// ours (503).
+func lightError(err error) web.Error {
+	switch {
+	case errors.Is(err, eidas.ErrUnknownMessage):
+		return errEIDASUnknown
+	case errors.Is(err, store.ErrUnavailable):
+		return errStoreDown
+	}
+	return errEIDASToken
 }
 
 // pageTitle picks a page title in the request's language.
