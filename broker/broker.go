@@ -112,7 +112,7 @@ func New(cfg *config.Broker, log *slog.Logger, opts ...Option) (*Broker, error) 
 			Leeway: cfg.Leeway.D(0), IdPs: cfg.IdentityProviders, Logger: log, Metrics: b.Metrics,
 			TrustedProxies: proxies, DataScopes: cfg.DataScopes, Audit: o.audit,
 			History: o.history, Mailer: o.mailer, CitizenSpaceURL: cfg.CitizenSpaceURL, EIDAS: cfg.EIDAS,
-			Risk: cfg.Risk,
+			Risk: cfg.Risk, Pages: cfg.Pages,
 		})
 		if err != nil {
 			_ = b.Close()

@@ -134,6 +134,7 @@ func (p *Platform) takeStep(w http.ResponseWriter, r *http.Request, step session
 		return nil, false
 	}
 	sess, err := p.sessions.Take(r.Context(), c.Value)
+	noteLang(r, sess)
 	switch {
 	case errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrCorrupt):
 		p.fail(w, r, errSessionExpired, nil)
@@ -171,6 +172,7 @@ func (p *Platform) endWithError(w http.ResponseWriter, r *http.Request, sess *se
 	p.recordIdPRefusal(r, sess, e.Code)
 	p.failedTrip(r, sess, e.Code)
 	req := sess.Request
+	sess.Lang = loginLang(sess)
 	sess.Request, sess.Step = nil, session.StepDone
 	if sess.Login == nil {
 		_ = p.sessions.Destroy(r.Context(), sess.ID)

@@ -77,6 +77,8 @@ type Broker struct {
 	EIDAS *EIDAS `yaml:"eidas"`
 	// Risk is the suspicious-context rule; nil: off (see config/risk.go).
 	Risk *Risk `yaml:"risk"`
+	// Pages are the operator's words on the legal pages (config/pages.go).
+	Pages *Pages `yaml:"pages"`
 }
 
 // DataScope is one scope of the data-scope catalogue ("Revenu fiscal de
@@ -405,6 +407,9 @@ type IdP struct {
 	// NotifyEmail sends the citizen an e-mail at each new connection made
 	// with this IdP, when it gives an address (default true).
 	NotifyEmail *bool `yaml:"notify_email"`
+	// Logo is the chooser's logo: one of the broker's static files
+	// ("idp/impots.svg" or "/static/idp/impots.svg"); empty: a generic one.
+	Logo string `yaml:"logo"`
 }
 
 // Notifies reports whether logins through the IdP are notified by e-mail.

@@ -84,23 +84,29 @@ func (t Text) In(lang string) string {
 	return t.FR
 }
 
-// Catalogue holds the words of one service's pages, each under a key, in
-// both languages: one place per service, so that no page hard-codes a
+// Catalogue holds the words of one service's pages, each under a key, as
+// {French, English}: one place per service, so that no page hard-codes a
 // sentence and no sentence lacks its translation (CheckCatalogue).
-type Catalogue map[string]Text
+type Catalogue map[string][2]string
+
+// Text is the message key as a Text (empty when unknown).
+func (c Catalogue) Text(key string) Text {
+	m := c[key]
+	return Text{FR: m[0], EN: m[1]}
+}
 
 // T returns the message key in lang, formatted with args (fmt verbs) when
 // there are any. An unknown key comes out as itself in brackets, visible
 // in a test rather than silently blank.
 func (c Catalogue) T(lang, key string, args ...any) string {
-	t, ok := c[key]
-	if !ok {
+	if _, ok := c[key]; !ok {
 		return "[" + key + "]"
 	}
+	t := c.Text(key).In(lang)
 	if len(args) == 0 {
-		return t.In(lang)
+		return t
 	}
-	return fmt.Sprintf(t.In(lang), args...)
+	return fmt.Sprintf(t, args...)
 }
 
 // Merge returns a catalogue holding c's messages and others', the later
@@ -141,10 +147,10 @@ func CheckCatalogue(fsys fs.FS, pattern string, c Catalogue) error {
 		}
 	}
 	for k, t := range c {
-		if strings.TrimSpace(t.FR) == "" || strings.TrimSpace(t.EN) == "" {
+		if strings.TrimSpace(t[0]) == "" || strings.TrimSpace(t[1]) == "" {
 			problems = append(problems, fmt.Sprintf("message %q lacks its French or its English", k))
 		}
-		if strings.Contains(t.FR, "·") {
+		if strings.Contains(t[0], "·") {
 			// Screen readers spell the point médian out: epicene wording
 			// instead (see docs/pages.md).
 			problems = append(problems, fmt.Sprintf("message %q uses a point médian", k))

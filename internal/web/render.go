@@ -130,11 +130,10 @@ func (v View) MH(key string, args ...any) template.HTML {
 	if _, ok := cat[key]; !ok {
 		cat = layoutMessages
 	}
-	t, ok := cat[key]
-	if !ok {
+	if _, ok := cat[key]; !ok {
 		return template.HTML(template.HTMLEscapeString("[" + key + "]"))
 	}
-	return formatHTML(t.In(v.Lang), args)
+	return formatHTML(cat.Text(key).In(v.Lang), args)
 }
 
 // T picks the French or the English text according to the page language, for
