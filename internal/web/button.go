@@ -58,7 +58,7 @@ func (b Button) HTML() template.HTML {
 	s.WriteString("    </span>\n  </button>\n")
 	if b.AboutURL != "" {
 		s.WriteString(`  <p><a href="` + template.HTMLEscapeString(b.AboutURL) + `">` +
-			template.HTMLEscapeString(t("Qu’est-ce que Sésame ?", "What is Sésame?")) + "</a></p>\n")
+			template.HTMLEscapeString(t("Qu’est-ce que Sésame\u00a0?", "What is Sésame?")) + "</a></p>\n")
 	}
 	s.WriteString("</div>")
 	return template.HTML(s.String())

@@ -223,7 +223,7 @@ func TestButtonHTML(t *testing.T) {
 	std := string(Button{Lang: "fr", ID: "go", AboutURL: "https://broker.example/sesame?a=1&b=2"}.HTML())
 	plus := string(Button{Plus: true, Lang: "en"}.HTML())
 	for _, want := range []string{`class="sesame-button" id="go"`, "S’identifier avec", `<span class="sesame-button__brand">Sésame</span>`,
-		`href="https://broker.example/sesame?a=1&amp;b=2">Qu’est-ce que Sésame ?</a>`, `aria-hidden="true"`} {
+		"href=\"https://broker.example/sesame?a=1&amp;b=2\">Qu’est-ce que Sésame\u00a0?</a>", `aria-hidden="true"`} {
 		if !strings.Contains(std, want) {
 			t.Errorf("standard button lacks %q:\n%s", want, std)
 		}
