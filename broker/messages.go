@@ -33,7 +33,6 @@ var messages = web.Catalogue{
 	"chooser.level":  {"Niveau de sécurité demandé\u00a0:", "Security level asked:"},
 	"chooser.list":   {"Comptes proposés", "Accounts offered"},
 	"chooser.cancel": {"Annuler et revenir au service", "Cancel and return to the service"},
-	"chooser.help":   {"Vous n'avez aucun de ces comptes\u00a0?", "You have none of these accounts?"},
 	"reason.inactive": {"Ce compte n'est pas disponible pour le moment.",
 		"This account is not available at the moment."},
 	"reason.down": {"Ce compte est temporairement indisponible, réessayez dans quelques instants.",
