@@ -77,8 +77,7 @@ func (p *Platform) renderCountries(w http.ResponseWriter, r *http.Request, sess 
 		name = sp.Name
 	}
 	v := eidasCountryView{SPName: name, CSRF: sess.CSRF, State: state, Cancel: accessDeniedURL(sess, p.cfg.Issuer), Countries: conn.Countries()}
-	p.pages.Render(w, r, status, "eidas_country.html", web.Page{
-		Title: pageTitle(r, "Identité numérique européenne", "European digital identity"), Lang: web.PreferredLang(r), Body: v})
+	p.pages.Render(w, r, status, "eidas_country.html", web.Page{Title: p.t(r, "eidas.title"), Body: v})
 }
 
 // eidasSend puts the LightRequest for the chosen country in the node's
@@ -124,9 +123,7 @@ func (p *Platform) postToNode(w http.ResponseWriter, r *http.Request, form eidas
 		actions = []string{u.Scheme + "://" + u.Host}
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	p.pages.Render(w, r, http.StatusOK, "eidas_post.html", web.Page{
-		Title: pageTitle(r, "Redirection vers le réseau européen", "Redirecting to the European network"), Lang: web.PreferredLang(r),
-		FormAction: actions, Body: form})
+	p.pages.Render(w, r, http.StatusOK, "eidas_post.html", web.Page{Title: p.t(r, "eidas.post"), FormAction: actions, Body: form})
 }
 
 // eidasResponse receives the node's answer (a token POSTed by the
@@ -170,12 +167,4 @@ func lightError(err error) web.Error {
 		return errStoreDown
 	}
 	return errEIDASToken
-}
-
-// pageTitle picks a page title in the request's language.
-func pageTitle(r *http.Request, fr, en string) string {
-	if web.PreferredLang(r) == "en" {
-		return en
-	}
-	return fr
 }

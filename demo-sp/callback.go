@@ -58,7 +58,7 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if code := q.Get("error"); code != "" {
-		a.failProvider(w, r, code, q.Get("error_description"))
+		a.failProvider(w, r, code)
 		return
 	}
 	code := q.Get("code")
