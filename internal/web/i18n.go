@@ -49,7 +49,20 @@ var matcher = language.NewMatcher([]language.Tag{language.French, language.Engli
 func MatchLang(tags string) string {
 	var desired []language.Tag
 	if strings.ContainsAny(tags, ",;") {
-		parsed, q, _ := language.ParseAcceptLanguage(tags)
+		parsed, q, err := language.ParseAcceptLanguage(tags)
+		if err != nil {
+			// One malformed entry makes x/text drop the whole header
+			// (Chromium sends "en;q=0.9;q=0.9" when told "en;q=0.9"):
+			// read each entry's tag alone, in the order given, rather
+			// than fall back to French for an English reader.
+			parsed, q = nil, nil
+			for _, e := range strings.Split(tags, ",") {
+				tag, _, _ := strings.Cut(e, ";")
+				if t, err := language.Parse(strings.TrimSpace(tag)); err == nil {
+					parsed, q = append(parsed, t), append(q, 1)
+				}
+			}
+		}
 		for i, t := range parsed {
 			if q[i] > 0 { // q=0 means "not this one"
 				desired = append(desired, t)

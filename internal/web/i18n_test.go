@@ -27,6 +27,10 @@ func TestMatchLang(t *testing.T) {
 		"en;q=0":                  "",
 		"%%%":                     "",
 		"x-klingon en":            "en",
+		// What Chromium sends when its override is given q-values
+		// already: malformed, but plainly English.
+		"en-GB,en;q=0.9;q=0.9": "en",
+		"fr-FR,fr;q=0.9;q=0.9": "fr",
 	} {
 		if got := MatchLang(in); got != want {
 			t.Errorf("MatchLang(%q) = %q, want %q", in, got, want)
