@@ -396,3 +396,21 @@ func TestLogoutWithoutEndSession(t *testing.T) {
 		t.Fatalf("logout without end_session: %d\n%s", p.status, p.body)
 	}
 }
+
+// The Back button after a login: the broker answers the spent
+// transaction with access_denied; someone signed in goes back to /me,
+// anyone else gets the page of a spent transaction.
+func TestCallbackBackAfterLogin(t *testing.T) {
+	op := newFakeOP(t, jose.ES256)
+	_, sp := startSP(t, op.issuer())
+	b := newBrowser(t)
+	cb := login(t, b, sp.URL, "eidas1")
+	if p := b.get(cb); p.status != http.StatusSeeOther {
+		t.Fatalf("callback: %d\n%s", p.status, p.body)
+	}
+	back := sp.URL + "/callback?error=access_denied&state=spent&iss=" + url.QueryEscape(op.issuer())
+	if p := b.get(back); p.status != http.StatusSeeOther || p.header.Get("Location") != "/me" {
+		t.Fatalf("back after login: %d to %q, want 303 to /me", p.status, p.header.Get("Location"))
+	}
+	wantError(t, newBrowser(t).get(back), http.StatusBadRequest, errNoTransaction.Code)
+}
