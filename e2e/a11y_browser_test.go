@@ -355,8 +355,10 @@ func (b *tab) tabTo(sel string) {
 func (b *tab) back(sel string) {
 	b.t.Helper()
 	from := b.location()
-	b.do("Back from "+from, chromedp.Evaluate[chromedp.Void](`history.back()`))
-	ready := fmt.Sprintf(`location.href !== %q && document.readyState === "complete" && !!document.querySelector(%q)`, from, sel)
+	// A mark on the page left, gone once another document has loaded:
+	// Back may end on the same URL (a redirect chain back to /me).
+	b.do("Back from "+from, chromedp.Evaluate[chromedp.Void](`window.sesameBackMark = true; history.back()`))
+	ready := fmt.Sprintf(`!window.sesameBackMark && document.readyState === "complete" && !!document.querySelector(%q)`, sel)
 	deadline := time.Now().Add(browserStepTimeout)
 	for {
 		if ok, _ := runValue(b.ctx, chromedp.Evaluate[bool](ready)); ok {
