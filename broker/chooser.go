@@ -134,7 +134,7 @@ func (p *Platform) startTrip(w http.ResponseWriter, r *http.Request, sess *sessi
 		p.fail(w, r, errIdPUnknown, nil)
 		return
 	}
-	target, err := starter.Start(r.Context(), upstream.Trip{State: state, Nonce: nonce, Verifier: verifier, ACR: level})
+	target, err := starter.Start(r.Context(), upstream.Trip{State: state, Nonce: nonce, Verifier: verifier, ACR: level, Lang: web.PreferredLang(r)})
 	if err != nil {
 		p.keepChoosing(w, r, sess, errIdPUnavailable, err)
 		return

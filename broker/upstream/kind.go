@@ -40,6 +40,9 @@ type Trip struct {
 	Verifier string
 	// ACR is the level asked for.
 	ACR string
+	// Lang is the language of the citizen's pages ("fr", "en"), which
+	// the upstream's own pages should use too (ui_locales for OIDC).
+	Lang string
 }
 
 // Starter starts a trip: it returns where to send the browser.
@@ -87,7 +90,13 @@ var (
 // Start implements Starter: the authorization request, with PKCE, nonce
 // and acr_values.
 func (p *Provider) Start(ctx context.Context, t Trip) (string, error) {
-	return p.AuthCodeURL(ctx, t.State, t.Nonce, t.Verifier, t.ACR)
+	u, err := p.AuthCodeURL(ctx, t.State, t.Nonce, t.Verifier, t.ACR)
+	if err != nil || t.Lang == "" {
+		return u, err
+	}
+	// The IdP's login page in the language of the citizen's other pages
+	// (OIDC Core 3.1.2.1 ui_locales).
+	return u + "&ui_locales=" + url.QueryEscape(t.Lang), nil
 }
 
 // Finish implements Finisher: the mix-up defence (RFC 9207) before any
