@@ -36,3 +36,20 @@ func BenchmarkLoadAdvance(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPendingCookie seals an authorization request in its cookie and
+// opens it, as /authorize and the chooser do.
+func BenchmarkPendingCookie(b *testing.B) {
+	s, _ := newStore(b, time.Hour, true)
+	sess := s.NewPending(&authreq.Request{ClientID: "sp-demo", RedirectURI: "https://sp.example/callback", State: NewID(), Nonce: NewID(),
+		Scopes: []string{"openid", "profile", "email", "birth"}, ACR: "eidas1", CodeChallenge: NewID(), MaxAge: -1})
+	for b.Loop() {
+		v, err := s.SealPending(sess)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.OpenPending(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
