@@ -194,6 +194,63 @@ func unmarshalSession(b []byte, sess *Session) error {
 // encoder appends fields to a record.
 type encoder []byte
 
+// Encoder writes the fields of a binary record for a type of another
+// package (see BinaryRecord), in the session record's format.
+type Encoder struct{ e encoder }
+
+// Decoder reads the fields an Encoder wrote, in the same order. After a
+// bad field the reads return zero values, and the record is refused as
+// a whole (ErrCorrupt) once DecodeRecord returns.
+type Decoder struct{ d decoder }
+
+// BinaryRecord is a record value that encodes itself in the binary
+// format: Record and the reads (GetRecord, TakeRecord, Token) use it
+// instead of JSON; a JSON value an older broker wrote is still read. A
+// field is added at the end of both methods; a record with fields a
+// broker does not know is refused by it (ErrCorrupt), so a new field must
+// not be written before every replica reads it.
+type BinaryRecord interface {
+	EncodeRecord(*Encoder)
+	DecodeRecord(*Decoder)
+}
+
+// String, Strings, Bool, Int and Time write one field.
+func (e *Encoder) String(s string)    { e.e.str(s) }
+func (e *Encoder) Strings(v []string) { e.e.strs(v) }
+func (e *Encoder) Bool(b bool)        { e.e.bool(b) }
+func (e *Encoder) Int(i int)          { e.e.int(i) }
+func (e *Encoder) Time(t time.Time)   { e.e.time(t) }
+func (d *Decoder) String() string     { return d.d.str() }
+func (d *Decoder) Strings() []string  { return d.d.strs() }
+func (d *Decoder) Bool() bool         { return d.d.bool() }
+func (d *Decoder) Int() int           { return d.d.int() }
+func (d *Decoder) Time() time.Time    { return d.d.time() }
+
+// marshalRecord encodes a BinaryRecord, version byte first.
+func marshalRecord(r BinaryRecord) []byte {
+	e := Encoder{e: make(encoder, 1, 512)}
+	e.e[0] = codecV1
+	r.EncodeRecord(&e)
+	return e.e
+}
+
+// unmarshalRecord decodes a BinaryRecord's value, or the JSON an older
+// broker wrote.
+func unmarshalRecord(b []byte, r BinaryRecord) error {
+	if len(b) > 0 && b[0] == '{' {
+		return json.Unmarshal(b, r)
+	}
+	if len(b) == 0 || b[0] != codecV1 {
+		return errCodec
+	}
+	d := Decoder{d: decoder{b: b[1:]}}
+	r.DecodeRecord(&d)
+	if d.d.bad || len(d.d.b) != 0 {
+		return errCodec
+	}
+	return nil
+}
+
 func (e *encoder) str(s string) {
 	*e = binary.AppendUvarint(*e, uint64(len(s)))
 	*e = append(*e, s...)

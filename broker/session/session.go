@@ -413,6 +413,8 @@ func (s *Store) entry(key string, v any, ttl time.Duration) (store.Entry, error)
 	var plain []byte
 	if sess, ok := v.(*Session); ok {
 		plain = marshalSession(sess)
+	} else if r, ok := v.(BinaryRecord); ok {
+		plain = marshalRecord(r)
 	} else {
 		var err error
 		if plain, err = json.Marshal(v); err != nil {
@@ -448,6 +450,8 @@ func (s *Store) open(ctx context.Context, key string, raw []byte, v any) error {
 	if err == nil {
 		if sess, ok := v.(*Session); ok {
 			err = unmarshalSession(plain, sess)
+		} else if r, ok := v.(BinaryRecord); ok {
+			err = unmarshalRecord(plain, r)
 		} else {
 			err = json.Unmarshal(plain, v)
 		}
