@@ -34,6 +34,10 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, sp, hint, oerr := p.authorizationRequest(r, q)
+	if req != nil {
+		// A POSTed or pushed request's ui_locales, which the URL lacks.
+		web.SetRequestLang(r.Context(), req.UILocales)
+	}
 	if oerr != nil {
 		p.authorizeError(w, r, req, oerr, sp != nil)
 		return

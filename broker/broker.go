@@ -116,7 +116,7 @@ func New(cfg *config.Broker, log *slog.Logger, opts ...Option) (*Broker, error) 
 			Leeway: cfg.Leeway.D(0), IdPs: cfg.IdentityProviders, Logger: log, Metrics: b.Metrics,
 			TrustedProxies: proxies, DataScopes: cfg.DataScopes, Audit: o.audit,
 			History: o.history, Mailer: o.mailer, CitizenSpaceURL: cfg.CitizenSpaceURL, EIDAS: cfg.EIDAS,
-			Risk:          cfg.Risk,
+			Risk: cfg.Risk, Pages: cfg.Pages,
 			CivilRegistry: rnipp, FlagRegistryOutage: cfg.CivilRegistry != nil && cfg.CivilRegistry.OnOutage == config.OutageFlag,
 		})
 		if err != nil {

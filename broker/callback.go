@@ -143,6 +143,7 @@ func (p *Platform) takeStep(w http.ResponseWriter, r *http.Request, step session
 		return nil, false
 	}
 	sess, err := p.sessions.Take(r.Context(), c.Value)
+	noteLang(r, sess)
 	switch {
 	case errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrCorrupt):
 		p.stale(w, r, p.pendingRequest(r), errSessionExpired, nil)
@@ -180,6 +181,7 @@ func (p *Platform) endWithError(w http.ResponseWriter, r *http.Request, sess *se
 	p.recordIdPRefusal(r, sess, e.Code)
 	p.failedTrip(r, sess, e.Code)
 	req := sess.Request
+	sess.Lang = loginLang(sess)
 	sess.Request, sess.Step = nil, session.StepDone
 	sess.Served = &session.Served{ClientID: req.ClientID, RedirectURI: req.RedirectURI, State: req.State}
 	if sess.Login == nil {

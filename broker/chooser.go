@@ -23,22 +23,29 @@ func (p *Platform) tripTTL() time.Duration { return p.cfg.TripTTL.D(15 * time.Mi
 // idpChoice is one line of the chooser.
 type idpChoice struct {
 	ID, Name string
+	// Logo is the IdP's logo among the static assets.
+	Logo string
 	// Disabled IdPs are shown greyed out: switched off, or unable to
-	// give the level asked.
+	// give the level asked; Reason says why, in the page's language.
 	Disabled bool
 	Reason   string
 }
 
 type chooserView struct {
 	SPName string
-	ACR    string
-	CSRF   string
-	IdPs   []idpChoice
-	Banner string
-	Cancel string
+	// ACR is the level asked, for tests (data-acr); Level says it in
+	// words.
+	ACR, Level string
+	CSRF       string
+	IdPs       []idpChoice
+	Banner     string
+	Cancel     string
 	// Notice explains the IdPs the suspicious-context rule greys out.
 	Notice string
 }
+
+// defaultLogo is the logo of an IdP configured without one.
+const defaultLogo = "idp/default.svg"
 
 // chooser is step 2: the IdPs this SP may use at this level.
 func (p *Platform) chooser(w http.ResponseWriter, r *http.Request) {
@@ -48,29 +55,38 @@ func (p *Platform) chooser(w http.ResponseWriter, r *http.Request) {
 	}
 	reg := p.reg(r.Context())
 	sp, _ := reg.Client(sess.Request.ClientID)
-	v := chooserView{SPName: sp.Name, ACR: sess.Request.ACR, CSRF: sess.CSRF, Banner: bannerText(sess.Banner, web.PreferredLang(r))}
-	v.Cancel = accessDeniedURL(sess, p.cfg.Issuer)
 	lang := web.PreferredLang(r)
+	v := chooserView{SPName: sp.Name, ACR: sess.Request.ACR, Level: p.t(r, levelKey(sess.Request.ACR)), CSRF: sess.CSRF,
+		Banner: bannerText(sess.Banner, lang)}
+	v.Cancel = accessDeniedURL(sess, p.cfg.Issuer)
 	for _, up := range reg.idps {
 		c := up.Config()
 		if !c.IsDisplayed() || !idpAllowed(sp, c.ID) {
 			continue
 		}
-		choice := idpChoice{ID: c.ID, Name: c.Name}
+		choice := idpChoice{ID: c.ID, Name: c.Name, Logo: c.LogoAsset()}
+		if choice.Logo == "" {
+			choice.Logo = defaultLogo
+		}
+		reason := ""
 		switch {
 		case !c.IsActive():
-			choice.Disabled, choice.Reason = true, "indisponible"
+			reason = "reason.inactive"
 		case !up.Available():
-			choice.Disabled, choice.Reason = true, "temporairement indisponible, réessayez dans quelques instants"
+			// The circuit breaker took it off after outages in a row.
+			reason = "reason.down"
 		case !acr.AtLeast(highest(c.ACRValues), sess.Request.ACR):
-			choice.Disabled, choice.Reason = true, "niveau de sécurité insuffisant pour ce service"
+			reason = "reason.level"
 		case barredByRisk(sess, c):
-			choice.Disabled, choice.Reason = true, riskReason(lang)
-			v.Notice = riskNotice(lang)
+			reason = "reason.risk"
+			v.Notice = p.t(r, "notice.risk")
+		}
+		if reason != "" {
+			choice.Disabled, choice.Reason = true, p.t(r, reason)
 		}
 		v.IdPs = append(v.IdPs, choice)
 	}
-	p.pages.Render(w, r, http.StatusOK, "chooser.html", web.Page{Title: "Choisir un compte pour vous identifier", Lang: web.PreferredLang(r), Body: v})
+	p.pages.Render(w, r, http.StatusOK, "chooser.html", web.Page{Title: p.t(r, "chooser.title"), Body: v})
 }
 
 // choose is step 3: the POSTed choice starts a trip to the IdP.

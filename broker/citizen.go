@@ -118,7 +118,7 @@ func (p *Platform) notifyConnection(r *http.Request, sp *config.SP, login *sessi
 	}
 	c := mail.Connection{
 		To: login.Identity.Email, SPName: sp.Name, IdPName: idp.Config().Name, ACR: acr,
-		Time: time.Now(), Code: code,
+		Time: time.Now(), Code: code, Lang: web.PreferredLang(r),
 	}
 	if p.spaceURL != "" {
 		c.SpaceURL = p.spaceURL + "/"

@@ -3,6 +3,7 @@ package broker
 import (
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/sesame-id/sesame/broker/identity"
@@ -10,6 +11,7 @@ import (
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/config"
 	"github.com/sesame-id/sesame/internal/audit"
+	"github.com/sesame-id/sesame/internal/cog"
 	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/internal/web"
 )
@@ -54,7 +56,11 @@ type consentView struct {
 	Missing bool
 	SPName  string
 	Name    string
-	Claims  []string
+	// IdPName and IdPLogo are the account used.
+	IdPName, IdPLogo string
+	// Claims are the data the SP will receive, each with its label and
+	// its value, for the citizen to check.
+	Claims []claimLine
 	// Data are the data scopes' labels: what the administrations that
 	// hold it will pass on to the service, from the catalogue.
 	Data   []string
@@ -62,20 +68,12 @@ type consentView struct {
 	Cancel string
 }
 
-// claimLabels names the data an SP will receive, for the information page.
-var claimLabels = []struct{ scope, label string }{
-	{"identite_pivot", "votre identité (nom, prénoms, sexe, date et lieu de naissance)"},
-	{"profile", "votre nom, vos prénoms, votre sexe et votre date de naissance"},
-	{"given_name", "vos prénoms"},
-	{"family_name", "votre nom de naissance"},
-	{"preferred_username", "votre nom d'usage"},
-	{"birthdate", "votre date de naissance"},
-	{"gender", "votre sexe"},
-	{"birth", "votre lieu et pays de naissance"},
-	{"birthplace", "votre lieu de naissance"},
-	{"birthcountry", "votre pays de naissance"},
-	{"email", "votre adresse électronique"},
-}
+// claimLine is one datum the SP will receive: "Prénoms : Angela Claire
+// Louise".
+type claimLine struct{ Claim, Label, Value string }
+
+// claimOrder is the order a French form lists the identity in.
+var claimOrder = []string{"given_name", "family_name", "preferred_username", "birthdate", "gender", "birthplace", "birthcountry", "email"}
 
 // consentPage is step 5: tell the citizen what the SP will receive.
 func (p *Platform) consentPage(w http.ResponseWriter, r *http.Request) {
@@ -97,24 +95,91 @@ func (p *Platform) renderConsent(w http.ResponseWriter, r *http.Request, sess *s
 	reg := p.reg(r.Context())
 	sp, _ := reg.Client(sess.Request.ClientID)
 	v := consentView{SPName: sp.Name, CSRF: sess.CSRF, Cancel: accessDeniedURL(sess, p.cfg.Issuer),
-		Consent: needsConsent(sp, sess.Request.Scopes), Missing: missing}
-	v.Name = sess.Login.Identity.GivenName + " " + sess.Login.Identity.FamilyName
-	for _, c := range claimLabels {
-		if slices.Contains(sess.Request.Scopes, c.scope) {
-			v.Claims = append(v.Claims, c.label)
+		Consent: needsConsent(sp, sess.Request.Scopes), Missing: missing, IdPName: sess.Login.IdP, IdPLogo: defaultLogo}
+	if up, ok := reg.idp(sess.Login.IdP); ok {
+		v.IdPName = up.Config().Name
+		if l := up.Config().LogoAsset(); l != "" {
+			v.IdPLogo = l
 		}
 	}
-	en := web.PreferredLang(r) == "en"
+	v.Name = sess.Login.Identity.GivenName + " " + sess.Login.Identity.FamilyName
+	lang := web.PreferredLang(r)
+	v.Claims = claimLines(sess.Request.Scopes, sess.Login.Identity, lang)
 	for _, sc := range sess.Request.Scopes {
 		if d, ok := reg.dataScopes[sc]; ok {
-			label := d.LabelFR
-			if en && d.LabelEN != "" {
-				label = d.LabelEN
-			}
-			v.Data = append(v.Data, label)
+			v.Data = append(v.Data, web.Text{FR: d.LabelFR, EN: d.LabelEN}.In(lang))
 		}
 	}
-	p.pages.Render(w, r, status, "consent.html", web.Page{Title: "Informations transmises", Lang: web.PreferredLang(r), Body: v})
+	p.pages.Render(w, r, status, "consent.html", web.Page{Title: p.t(r, "consent.title"), Body: v})
+}
+
+// claimLines lists the identity claims the scopes release (the claims
+// userinfo gives, scopeClaims), labelled and written for the citizen.
+func claimLines(scopes []string, id identity.Identity, lang string) []claimLine {
+	released := map[string]bool{}
+	for _, s := range scopes {
+		for _, c := range scopeClaims[s] {
+			released[c] = true
+		}
+	}
+	values := claimValues(id)
+	var out []claimLine
+	for _, c := range claimOrder {
+		if !released[c] || (values[c] == "" && c != "birthplace") {
+			continue
+		}
+		out = append(out, claimLine{Claim: c, Label: messages.T(lang, "claim."+c), Value: claimText(c, id, lang)})
+	}
+	return out
+}
+
+// claimText writes a claim's value as the citizen reads it: a date in
+// words, the sex, the commune and country named rather than their COG
+// codes (the code stays beside the commune, as on a civil-status form).
+func claimText(claim string, id identity.Identity, lang string) string {
+	v := claimValues(id)[claim]
+	born, dated := time.Parse(time.DateOnly, id.Birthdate)
+	switch claim {
+	case "birthdate":
+		if dated == nil {
+			return longDate(born, lang)
+		}
+	case "gender":
+		if v == "female" || v == "male" {
+			return messages.T(lang, "gender."+v)
+		}
+	case "birthplace":
+		if v == "" {
+			return messages.T(lang, "birthplace.abroad")
+		}
+		if id.Foreign() {
+			return v
+		}
+		if dated == nil {
+			if name := cog.CommuneName(v, born); name != "" {
+				return name + " (" + v + ")"
+			}
+		}
+	case "birthcountry":
+		if name := countryName(v, lang); name != "" {
+			return name
+		}
+	}
+	return v
+}
+
+var monthsFR = [...]string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"}
+
+// longDate writes a date in words: "12 mars 1962", "12 March 1962".
+func longDate(t time.Time, lang string) string {
+	if lang == web.LangEN {
+		return t.Format("2 January 2006")
+	}
+	day := strconv.Itoa(t.Day())
+	if t.Day() == 1 {
+		day = "1er"
+	}
+	return day + " " + monthsFR[t.Month()-1] + " " + strconv.Itoa(t.Year())
 }
 
 // consent issues the code once the citizen continues.
@@ -184,6 +249,7 @@ func (p *Platform) issueCode(w http.ResponseWriter, r *http.Request, sess *sessi
 	}
 	// The code and the session moved past this step, in one round trip.
 	to := p.successURL(req.RedirectURI, code, req.State)
+	sess.Lang = loginLang(sess)
 	sess.Request, sess.Step = nil, session.StepDone
 	sess.Issued, sess.IssuedAt = to, time.Now().UTC()
 	sess.Served = &session.Served{ClientID: req.ClientID, RedirectURI: req.RedirectURI, State: req.State}

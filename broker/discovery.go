@@ -3,6 +3,8 @@ package broker
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/sesame-id/sesame/internal/web"
 )
 
 // claimsSupported are the claims the broker can release.
@@ -53,12 +55,15 @@ func (p *Platform) discovery(w http.ResponseWriter, _ *http.Request) {
 		// request_uri only as issued by PAR (RFC 9126 §4).
 		"request_uri_parameter_supported":                false,
 		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
-		"ui_locales_supported":                           []string{"fr", "en"},
+		"ui_locales_supported":                           web.Languages,
 		"authorization_response_iss_parameter_supported": true,
 		"frontchannel_logout_supported":                  false,
 		"backchannel_logout_supported":                   true,
 		"backchannel_logout_session_supported":           true,
 	}
+	// The pages a citizen may read before signing in (RFC 8414 §2).
+	meta["op_policy_uri"] = iss + "/donnees-personnelles"
+	meta["op_tos_uri"] = iss + "/mentions-legales"
 	meta["introspection_endpoint"] = iss + "/introspect"
 	meta["introspection_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
 	meta["introspection_signing_alg_values_supported"] = algs

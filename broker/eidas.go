@@ -10,6 +10,7 @@ import (
 	"github.com/sesame-id/sesame/broker/session"
 	"github.com/sesame-id/sesame/broker/upstream"
 	"github.com/sesame-id/sesame/config"
+	"github.com/sesame-id/sesame/internal/store"
 	"github.com/sesame-id/sesame/internal/web"
 )
 
@@ -76,8 +77,7 @@ func (p *Platform) renderCountries(w http.ResponseWriter, r *http.Request, sess 
 		name = sp.Name
 	}
 	v := eidasCountryView{SPName: name, CSRF: sess.CSRF, State: state, Cancel: accessDeniedURL(sess, p.cfg.Issuer), Countries: conn.Countries()}
-	p.pages.Render(w, r, status, "eidas_country.html", web.Page{
-		Title: pageTitle(r, "Identité numérique européenne", "European digital identity"), Lang: web.PreferredLang(r), Body: v})
+	p.pages.Render(w, r, status, "eidas_country.html", web.Page{Title: p.t(r, "eidas.title"), Body: v})
 }
 
 // eidasSend puts the LightRequest for the chosen country in the node's
@@ -123,9 +123,7 @@ func (p *Platform) postToNode(w http.ResponseWriter, r *http.Request, form eidas
 		actions = []string{u.Scheme + "://" + u.Host}
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	p.pages.Render(w, r, http.StatusOK, "eidas_post.html", web.Page{
-		Title: pageTitle(r, "Redirection vers le réseau européen", "Redirecting to the European network"), Lang: web.PreferredLang(r),
-		FormAction: actions, Body: form})
+	p.pages.Render(w, r, http.StatusOK, "eidas_post.html", web.Page{Title: p.t(r, "eidas.post"), FormAction: actions, Body: form})
 }
 
 // eidasResponse receives the node's answer (a token POSTed by the
@@ -150,29 +148,23 @@ func (p *Platform) eidasResponse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q, err := conn.Receive(r.Context(), r.PostForm.Get("token"))
-	switch {
-	case errors.Is(err, eidas.ErrBadToken):
-		p.fail(w, r, errEIDASToken, err)
-		return
-	case errors.Is(err, eidas.ErrUnknownMessage):
-		p.fail(w, r, errEIDASUnknown, err)
-		return
-	case errors.Is(err, upstream.ErrUnavailable):
-		p.fail(w, r, errIdPUnavailable, err)
-		return
-	case err != nil:
-		// A message that does not parse is the node's fault, or a
-		// forger's: a clear refusal, not a gateway error.
-		p.fail(w, r, errEIDASToken, err)
+	if err != nil {
+		p.fail(w, r, lightError(err), err)
 		return
 	}
 	redirect(w, r, "/idp/callback?"+q.Encode())
 }
 
-// pageTitle picks a page title in the request's language.
-func pageTitle(r *http.Request, fr, en string) string {
-	if web.PreferredLang(r) == "en" {
-		return en
+// lightError is the page of a light token or message the bridge
+// refuses: a forged, stale or malformed one is the sender's fault (400),
+// an unknown or replayed one too; only a store that cannot answer is
+// ours (503).
+func lightError(err error) web.Error {
+	switch {
+	case errors.Is(err, eidas.ErrUnknownMessage):
+		return errEIDASUnknown
+	case errors.Is(err, store.ErrUnavailable):
+		return errStoreDown
 	}
-	return fr
+	return errEIDASToken
 }

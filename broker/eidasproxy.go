@@ -69,15 +69,8 @@ func (p *Platform) proxyRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := proxy.Receive(r.Context(), r.PostForm.Get("token"))
-	switch {
-	case errors.Is(err, eidas.ErrBadToken):
-		p.fail(w, r, errEIDASToken, err)
-		return
-	case errors.Is(err, eidas.ErrUnknownMessage):
-		p.fail(w, r, errEIDASUnknown, err)
-		return
-	case err != nil:
-		p.fail(w, r, storeError(err), err)
+	if err != nil {
+		p.fail(w, r, lightError(err), err)
 		return
 	}
 	level, err := eidas.Level(req)

@@ -56,7 +56,7 @@ var (
 		MessageFR: "Le fournisseur d'identité a déclaré un niveau de sécurité qu'il n'est pas autorisé à délivrer. Choisissez un autre fournisseur d'identité.",
 		MessageEN: "The identity provider claimed a security level it is not allowed to give. Choose another identity provider."}
 	errLogoutBad = web.Error{Code: "S030010", Status: http.StatusBadRequest,
-		MessageFR: "La demande de déconnexion est invalide : l'adresse de retour n'est pas enregistrée ou le jeton fourni n'est pas reconnu. Vous n'avez pas été redirigé·e.",
+		MessageFR: "La demande de déconnexion est invalide : l'adresse de retour n'est pas enregistrée ou le jeton fourni n'est pas reconnu. Aucune redirection n'a été faite.",
 		MessageEN: "The logout request is invalid: the return address is not registered or the token given is not recognised. You were not redirected."}
 )
 

@@ -27,10 +27,14 @@ const logoutTTL = 10 * time.Minute
 // pendingLogout is where the citizen goes once the IdP has logged out.
 type pendingLogout struct {
 	Target string `json:"t,omitempty"`
+	// Lang is the language of the pages, for the one shown on return.
+	Lang string `json:"l,omitempty"`
 }
 
 type logoutView struct {
 	CSRF, ClientID, PostLogoutRedirectURI, State, SPName string
+	// UILocales goes on with the confirmation, for the pages after it.
+	UILocales string
 }
 
 // endSession is RP-initiated logout (step 7). The broker session is
@@ -41,6 +45,7 @@ func (p *Platform) endSession(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	web.SetRequestLang(r.Context(), q.Get("ui_locales"))
 	hint, clientID := q.Get("id_token_hint"), q.Get("client_id")
 	plr, state := q.Get("post_logout_redirect_uri"), q.Get("state")
 	var sp *config.SP
@@ -85,11 +90,11 @@ func (p *Platform) endSession(w http.ResponseWriter, r *http.Request) {
 	confirmed := r.Method == http.MethodPost && q.Get("confirm") == "1" &&
 		subtle.ConstantTimeCompare([]byte(q.Get("csrf")), []byte(sess.CSRF)) == 1
 	if !confirmed && !p.hintMatches(sess, sp, hintSub) {
-		v := logoutView{CSRF: sess.CSRF, PostLogoutRedirectURI: plr, State: state}
+		v := logoutView{CSRF: sess.CSRF, PostLogoutRedirectURI: plr, State: state, UILocales: web.MatchLang(q.Get("ui_locales"))}
 		if sp != nil {
 			v.ClientID, v.SPName = sp.ClientID, sp.Name
 		}
-		p.pages.Render(w, r, http.StatusOK, "logout.html", web.Page{Title: "Se déconnecter", Lang: web.PreferredLang(r), Body: v})
+		p.pages.Render(w, r, http.StatusOK, "logout.html", web.Page{Title: p.t(r, "logout.title"), Body: v})
 		return
 	}
 
@@ -103,7 +108,7 @@ func (p *Platform) endSession(w http.ResponseWriter, r *http.Request) {
 		if ender, ok := up.(upstream.SessionEnder); ok {
 			st := session.NewID()
 			if u, ok := ender.EndSessionURL(r.Context(), sess.Login.UpstreamIDToken, st); ok {
-				if rec, err := p.sessions.Record("logout", st, &pendingLogout{Target: target}, logoutTTL); err == nil {
+				if rec, err := p.sessions.Record("logout", st, &pendingLogout{Target: target, Lang: web.PreferredLang(r)}, logoutTTL); err == nil {
 					to, records = u, []store.Entry{rec}
 				}
 			}
@@ -165,6 +170,7 @@ func (p *Platform) logoutCallback(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, storeError(err), err)
 		return
 	}
+	web.SetLoginLang(r.Context(), pl.Lang)
 	p.finishLogout(w, r, pl.Target)
 }
 
@@ -175,7 +181,7 @@ func (p *Platform) finishLogout(w http.ResponseWriter, r *http.Request, target s
 		redirect(w, r, target)
 		return
 	}
-	p.pages.Render(w, r, http.StatusOK, "loggedout.html", web.Page{Title: "Vous êtes déconnecté·e", Lang: web.PreferredLang(r)})
+	p.pages.Render(w, r, http.StatusOK, "loggedout.html", web.Page{Title: p.t(r, "loggedout.title")})
 }
 
 // hintMatches reports whether the hint's sub is this session's user at

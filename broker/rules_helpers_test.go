@@ -218,7 +218,9 @@ func wantBanner(t *testing.T, r *rig, resp *http.Response, code string) {
 
 var (
 	choiceRE = regexp.MustCompile(`id="idp-([a-z0-9-]+)"( disabled)?`)
-	acrRE    = regexp.MustCompile(`id="acr">([^<]*)<`)
+	// The badge says the level in words ("Connexion standard"); the
+	// level asked is in its data-acr.
+	acrRE = regexp.MustCompile(`id="acr" data-acr="([^"]*)"`)
 )
 
 // chooser fetches the chooser and returns its level badge and its IdPs,

@@ -86,6 +86,8 @@ type Platform struct {
 	// login through when it cannot answer.
 	civilRegistry civilregistry.Registry
 	flagOutage    bool
+	// legal are the operator's words on the legal pages (nil: none given).
+	legal *config.Pages
 
 	// hsm holds the platform's HSM session, if its keys live in one;
 	// keysStop ends the periodic reload of the keys, keysDone says it
@@ -136,6 +138,8 @@ type Options struct {
 	// when it cannot answer (else the login is refused).
 	CivilRegistry      civilregistry.Registry
 	FlagRegistryOutage bool
+	// Pages are the operator's words on the legal pages; nil: none.
+	Pages *config.Pages
 }
 
 // NewPlatform builds the platform's handler. Signing keys come from the
@@ -187,14 +191,14 @@ func NewPlatform(cfg config.Platform, opt Options) (*Platform, error) {
 	p.setRegistry(reg)
 	// "+" sessions have a fixed life (FC+: 10 min, not sliding).
 	p.sessions = session.New(opt.Store, opt.Box, cfg.Namespace, cfg.SessionTTL.D(30*time.Minute), !cfg.IsPlus())
-	brand := "Identification"
-	if cfg.IsPlus() {
-		brand = "Sésame+ : identification renforcée (eIDAS substantiel ou élevé)"
-	}
-	p.pages, err = web.NewRenderer(opt.Theme, brand, templates, "templates/*.html")
+	p.legal = opt.Pages
+	layout := pageLayout(cfg, opt.Pages)
+	p.pages, err = web.NewRenderer(opt.Theme, layout.Tagline.FR, templates, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("platform %s: %w", cfg.ID, err)
 	}
+	p.pages.SetMessages(messages)
+	p.pages.SetLayout(layout)
 	if p.risk, err = newRiskRule(opt.Risk, opt.Store, cfg.Namespace, p.subSecret); err != nil {
 		return nil, fmt.Errorf("platform %s: %w", cfg.ID, err)
 	}
@@ -260,6 +264,12 @@ func (p *Platform) routeTable() []route {
 		{"/eidas/proxy/callback", get(p.proxyCallback), false},
 		{"/healthz", get(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }), true},
 		{"/readyz", get(p.ready), true},
+		{"/sesame", get(p.infoPage("about.html", "about.title")), false},
+		{"/accessibilite", get(p.infoPage("accessibility.html", "a11y.title")), false},
+		{"/mentions-legales", get(p.infoPage("legal.html", "legal.title")), false},
+		{"/donnees-personnelles", get(p.infoPage("privacy.html", "privacy.title")), false},
+		{"/cookies", get(p.infoPage("cookies.html", "cookies.title")), false},
+		{"/button", get(p.buttonPage), false},
 	}
 }
 
@@ -282,7 +292,9 @@ func (p *Platform) routes() {
 	m.Handle("/static/", http.StripPrefix("/static/", p.pages.Assets()))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { p.pages.RenderError(w, r, web.ErrNotFound) })
 	p.mux = m
-	p.handler = p.metrics.observe(p.cfg.ID, web.SecureHeaders(m))
+	// The language is outermost: the metrics read the route the mux sets
+	// on the request it is given, which must be the one they hold.
+	p.handler = web.WithLanguage(p.metrics.observe(p.cfg.ID, web.SecureHeaders(m)), p.langCookie(), p.secure)
 }
 
 // methodNotAllowed answers a method a path does not take: JSON for the
@@ -379,6 +391,7 @@ func (p *Platform) pendingRequest(r *http.Request) *session.Session {
 	if err != nil {
 		return nil
 	}
+	noteLang(r, sess)
 	return sess
 }
 
@@ -393,6 +406,7 @@ func (p *Platform) loadSession(r *http.Request) (*session.Session, error) {
 	if errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrCorrupt) {
 		return nil, nil
 	}
+	noteLang(r, sess)
 	return sess, err
 }
 

@@ -37,22 +37,6 @@ var (
 		MessageEN: "For your security, this login needs a higher security level (eIDAS substantial) than this account gave. Choose an account that offers that level."}
 )
 
-// riskReason is the line under an IdP the rule greys out, and
-// riskNotice the sentence above the list.
-func riskReason(lang string) string {
-	if lang == "en" {
-		return "for your security, this account is not offered for this login"
-	}
-	return "pour votre sécurité, ce compte n'est pas proposé pour cette connexion"
-}
-
-func riskNotice(lang string) string {
-	if lang == "en" {
-		return "For your security, only the accounts that offer a higher security level (eIDAS substantial or high) are offered for this login."
-	}
-	return "Pour votre sécurité, seuls les comptes qui offrent un niveau de sécurité renforcé (eIDAS substantiel ou élevé) sont proposés pour cette connexion."
-}
-
 // newRiskRule builds a platform's rule from the broker's risk section:
 // nil when the section is absent (the rule is off, and costs nothing).
 // The failed-trips count lives in the platform's namespace, as its rate

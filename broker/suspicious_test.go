@@ -101,13 +101,15 @@ func TestRiskSignalsGreyEidas1Only(t *testing.T) {
 				t.Fatalf("chooser (id: greyed) %v, want impots alone greyed", idps)
 			}
 			page := b.chooserPage(t, "")
-			if !strings.Contains(page, "impots\u00a0: pour votre sécurité, ce compte n'est pas proposé pour cette connexion") {
+			// The reason sits under the button it greys out (the
+			// button says the name).
+			if !strings.Contains(page, `<p class="sesame-idp__why" id="why-impots">Pour votre sécurité, ce compte n'est pas proposé pour cette connexion.</p>`) {
 				t.Errorf("no reason under impots:\n%s", page)
 			}
 			if !strings.Contains(page, riskNoticeR) {
 				t.Error("no notice above the list")
 			}
-			if en := b.chooserPage(t, "en"); !strings.Contains(en, "for your security, this account is not offered for this login") {
+			if en := b.chooserPage(t, "en"); !strings.Contains(en, "For your security, this account is not offered for this sign-in.") {
 				t.Error("no English reason")
 			}
 			// laposte stays chooseable, asked eidas2; the SP gets it.

@@ -87,6 +87,8 @@ type Broker struct {
 	// CivilRegistry checks each identity against the civil registry
 	// (RNIPP) before the sub is computed; nil: no check.
 	CivilRegistry *CivilRegistry `yaml:"civil_registry"`
+	// Pages are the operator's words on the legal pages (config/pages.go).
+	Pages *Pages `yaml:"pages"`
 }
 
 // DataScope is one scope of the data-scope catalogue ("Revenu fiscal de
@@ -418,6 +420,9 @@ type IdP struct {
 	// CivilRegistry checks this IdP's identities against the broker's
 	// civil registry (default true; see ChecksCivilRegistry).
 	CivilRegistry *bool `yaml:"civil_registry"`
+	// Logo is the chooser's logo: one of the broker's static files
+	// ("idp/impots.svg" or "/static/idp/impots.svg"); empty: a generic one.
+	Logo string `yaml:"logo"`
 }
 
 // Notifies reports whether logins through the IdP are notified by e-mail.

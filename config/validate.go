@@ -265,6 +265,8 @@ func (b *Broker) validate(p *Problems) {
 	}
 
 	b.Risk.validate(b, p)
+	b.Pages.validate(p)
+	b.validateLogos(p)
 
 	idps := map[string]bool{}
 	for i := range b.IdentityProviders {

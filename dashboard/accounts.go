@@ -203,7 +203,7 @@ func (a *App) notifyChange(r *http.Request, s *session, changes []change, now ti
 	if a.mailer == nil || s.Email == "" || len(changes) == 0 {
 		return false
 	}
-	pc := mail.PreferencesChange{To: s.Email, Time: now, SpaceURL: a.cfg.BaseURL + "/"}
+	pc := mail.PreferencesChange{To: s.Email, Time: now, SpaceURL: a.cfg.BaseURL + "/", Lang: langOf(r)}
 	for _, c := range changes {
 		switch {
 		case c.future && c.allow:

@@ -144,7 +144,7 @@ func New(cfg *config.DemoSP) (*App, error) {
 		sessions: newStore[session](),
 		data:     data,
 	}
-	a.handler = web.SecureHeaders(web.WithCorrelationID(a.routes()))
+	a.handler = web.SecureHeaders(web.WithCorrelationID(web.WithLanguage(a.routes(), langCookie, a.secure)))
 	return a, nil
 }
 

@@ -68,8 +68,10 @@ func TestHomeAndHealth(t *testing.T) {
 	if home.status != http.StatusOK {
 		t.Fatalf("home: %d", home.status)
 	}
-	for _, want := range []string{`class="fr-connect"`, `id="sesame-connect"`, "Sésame", `action="/login"`,
-		`name="platform" value="std"`, `name="acr_values" value="eidas1" checked`, "Qu’est-ce que Sésame ?"} {
+	// Sésame's own button, not the DSFR's FranceConnect one.
+	for _, want := range []string{`class="sesame-button" id="sesame-connect"`, "Sésame", `action="/login"`,
+		`name="platform" value="std"`, `name="acr_values" value="eidas1" checked`, "Qu’est-ce que Sésame\u00a0?",
+		`href="http://127.0.0.1:1/sesame"`, `/static/sesame-button.css?v=`} {
 		if !strings.Contains(home.body, want) {
 			t.Errorf("home page lacks %q", want)
 		}
@@ -318,7 +320,7 @@ func TestCallbackBadInput(t *testing.T) {
 		cb.RawQuery = q.Encode()
 		wantError(t, b.get(cb.String()), http.StatusBadRequest, errInvalidGrant.Code)
 	})
-	t.Run("provider error is shown escaped", func(t *testing.T) {
+	t.Run("provider error: its code escaped, never its description", func(t *testing.T) {
 		b := newBrowser(t)
 		cb, _ := url.Parse(login(t, b, sp.URL, "eidas1"))
 		q := cb.Query()
@@ -328,10 +330,10 @@ func TestCallbackBadInput(t *testing.T) {
 		cb.RawQuery = q.Encode()
 		p := b.get(cb.String())
 		wantError(t, p, http.StatusBadRequest, codeProviderError)
-		if strings.Contains(p.body, "<script>") {
-			t.Fatal("error_description reached the page unescaped")
+		if strings.Contains(p.body, "<script>") || strings.Contains(p.body, "alert(") {
+			t.Fatal("error_description reached the page")
 		}
-		for _, want := range []string{"access_denied", "&lt;script&gt;", `href="/"`} {
+		for _, want := range []string{`<code id="oidc-error">access_denied</code>`, "Vous avez annulé la connexion", `href="/"`} {
 			if !strings.Contains(p.body, want) {
 				t.Errorf("error page lacks %q", want)
 			}
@@ -378,7 +380,7 @@ func TestLogout(t *testing.T) {
 	b.get(login(t, b, sp.URL, "eidas1"))
 	end, _ = url.Parse(b.post(sp.URL+"/logout", nil).location)
 	back := b.get(sp.URL + "/logged-out?state=" + url.QueryEscape(end.Query().Get("state")))
-	if back.status != http.StatusOK || !strings.Contains(back.body, "Vous êtes déconnecté·e") {
+	if back.status != http.StatusOK || !strings.Contains(back.body, "Déconnexion réussie") {
 		t.Fatalf("logged-out: %d\n%s", back.status, back.body)
 	}
 }
@@ -390,7 +392,25 @@ func TestLogoutWithoutEndSession(t *testing.T) {
 	b := newBrowser(t)
 	b.get(login(t, b, sp.URL, "eidas1"))
 	p := b.post(sp.URL+"/logout", nil)
-	if p.status != http.StatusOK || !strings.Contains(p.body, "Vous êtes déconnecté·e") || !strings.Contains(p.body, "peut-être encore ouverte") {
+	if p.status != http.StatusOK || !strings.Contains(p.body, "Déconnexion réussie") || !strings.Contains(p.body, "peut-être encore ouverte") {
 		t.Fatalf("logout without end_session: %d\n%s", p.status, p.body)
 	}
+}
+
+// The Back button after a login: the broker answers the spent
+// transaction with access_denied; someone signed in goes back to /me,
+// anyone else gets the page of a spent transaction.
+func TestCallbackBackAfterLogin(t *testing.T) {
+	op := newFakeOP(t, jose.ES256)
+	_, sp := startSP(t, op.issuer())
+	b := newBrowser(t)
+	cb := login(t, b, sp.URL, "eidas1")
+	if p := b.get(cb); p.status != http.StatusSeeOther {
+		t.Fatalf("callback: %d\n%s", p.status, p.body)
+	}
+	back := sp.URL + "/callback?error=access_denied&state=spent&iss=" + url.QueryEscape(op.issuer())
+	if p := b.get(back); p.status != http.StatusSeeOther || p.header.Get("Location") != "/me" {
+		t.Fatalf("back after login: %d to %q, want 303 to /me", p.status, p.header.Get("Location"))
+	}
+	wantError(t, newBrowser(t).get(back), http.StatusBadRequest, errNoTransaction.Code)
 }

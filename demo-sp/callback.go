@@ -30,6 +30,13 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 	a.clearCookie(w, txCookie)
 	tx, ok := a.txs.take(handle)
 	if handle == "" || !ok || tx.Logout {
+		// The Back button after a login brings the broker's answer to a
+		// spent transaction: someone already signed in here goes back to
+		// their page, not to an error.
+		if _, in := a.currentSession(r); in && q.Get("code") == "" {
+			http.Redirect(w, r, "/me", http.StatusSeeOther)
+			return
+		}
 		a.fail(w, r, errNoTransaction)
 		return
 	}
@@ -58,7 +65,7 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if code := q.Get("error"); code != "" {
-		a.failProvider(w, r, code, q.Get("error_description"))
+		a.failProvider(w, r, code)
 		return
 	}
 	code := q.Get("code")

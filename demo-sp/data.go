@@ -48,25 +48,26 @@ const introspectionHeader = "X-Sesame-Introspection"
 // dataEndpoint is one API call of a data provider.
 type dataEndpoint struct {
 	path  string // under the provider's URL
-	title string // what the citizen reads when it fails
+	title string // what the citizen reads when it fails: a message key
 	// scopes: the call is made when any of them was granted.
 	scopes []string
-	// fields reads a 200 answer into the form's fields.
-	fields func(body []byte) ([]dataField, error)
+	// fields reads a 200 answer into the form's fields, labelled in
+	// lang.
+	fields func(body []byte, lang string) ([]dataField, error)
 }
 
 // dataAPIs are the APIs the demo SP knows, by data provider id (the ids of
 // config.DemoDataProviderIDs).
 var dataAPIs = map[string][]dataEndpoint{
 	"dgfip": {{
-		path: "/api/impot/revenu-fiscal", title: "Revenu fiscal de référence et nombre de parts",
+		path: "/api/impot/revenu-fiscal", title: "data.rfr_title",
 		scopes: []string{"dgfip_rfr", "dgfip_nbpart"}, fields: dgfipFields,
 	}},
 	"cnaf": {{
-		path: "/api/prestations/quotient-familial", title: "Quotient familial",
+		path: "/api/prestations/quotient-familial", title: "data.qf_title",
 		scopes: []string{"cnaf_quotient_familial"}, fields: quotientFields,
 	}, {
-		path: "/api/prestations/composition-familiale", title: "Composition du foyer",
+		path: "/api/prestations/composition-familiale", title: "data.compo_title",
 		scopes: []string{"cnaf_composition_familiale"}, fields: compositionFields,
 	}},
 }
@@ -84,23 +85,75 @@ type providerData struct {
 	Calls []dataCall
 }
 
-// dataCall is one call's outcome, kept in the session.
+// dataCall is one call's outcome, kept in the session in no language:
+// /me writes it in the page's (dataView).
 type dataCall struct {
-	Title  string
+	// Path is the endpoint's, which names its title and how to read its
+	// figures.
+	Path   string
 	URL    string
 	Scheme string // Bearer or DPoP: how the token went
 	Status int    // 0: no answer at all
-	// Problem is the sentence the citizen reads when the call gave no
-	// figures; it never holds upstream text.
+	// Problem is the message key of the sentence the citizen reads when
+	// the call gave no figures; it never holds upstream text.
 	Problem string
-	Fields  []dataField
 	// For integrators: the JSON answer (indented) of a call that worked,
 	// the OAuth error code of one that did not, and the introspection
-	// answer the provider echoed.
+	// answer the provider echoed. Raw is also what the fields are read
+	// from.
 	Raw              string
 	ErrorCode        string
 	Introspection    string
 	IntrospectionBad bool
+}
+
+// providerView and callView are a providerData and its calls written in
+// one language, as /me's template reads them.
+type providerView struct {
+	ID, Name string
+	Calls    []callView
+}
+
+type callView struct {
+	dataCall
+	Title   string
+	Problem string
+	Fields  []dataField
+}
+
+// dataView writes the data fetched at login in lang.
+func dataView(data []providerData, lang string) []providerView {
+	out := make([]providerView, 0, len(data))
+	for _, p := range data {
+		v := providerView{ID: p.ID, Name: p.Name}
+		for _, c := range p.Calls {
+			cv := callView{dataCall: c}
+			ep, _ := endpoint(p.ID, c.Path)
+			cv.Title = msg(lang, ep.title)
+			switch {
+			case c.Problem == dataFailed:
+				cv.Problem = msg(lang, c.Problem, c.Status)
+			case c.Problem != "":
+				cv.Problem = msg(lang, c.Problem)
+			case ep.fields != nil:
+				// Read when the call was made: it cannot fail now.
+				cv.Fields, _ = ep.fields([]byte(c.Raw), lang)
+			}
+			v.Calls = append(v.Calls, cv)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// endpoint is the endpoint of provider id at path.
+func endpoint(id, path string) (dataEndpoint, bool) {
+	for _, ep := range dataAPIs[id] {
+		if ep.path == path {
+			return ep, true
+		}
+	}
+	return dataEndpoint{}, false
 }
 
 // dataField is one read-only field of the pre-filled form.
@@ -108,24 +161,22 @@ type dataField struct {
 	ID, Label, Value string
 }
 
-// The sentences of a call that gave no figures: each says, in French, what
-// happened and what the citizen can do; none repeats what the provider said.
+// The sentences of a call that gave no figures, as message keys: each says
+// what happened and what the citizen can do; none repeats what the
+// provider said.
 const (
-	dataNotFound     = "Cette administration ne vous connaît pas. Elle ne détient aucune donnée à votre nom."
-	dataUnauthorized = "Cette administration n'a pas accepté le jeton de connexion de la démarche (expiré ou invalide). Reconnectez-vous pour réessayer."
-	dataForbidden    = "Cette administration refuse de transmettre ces données, que la démarche n'a pas été autorisée à obtenir."
-	dataBadGateway   = "Cette administration n'a pas pu vérifier votre connexion auprès de Sésame. Réessayez plus tard."
-	dataUnreachable  = "Cette administration ne répond pas pour le moment. Ces données n'ont pas pu être obtenues ; réessayez plus tard."
-	dataRedirect     = "Cette administration a répondu par une redirection, que la démarche ne suit pas. Ces données n'ont pas été obtenues."
-	dataTooLarge     = "La réponse de cette administration est trop volumineuse. Elle a été ignorée."
-	dataUnreadable   = "La réponse de cette administration est illisible. Ces données n'ont pas pu être reprises."
-	dataEmpty        = "Cette administration n'a transmis aucune donnée."
+	dataNotFound     = "data.not_found"
+	dataUnauthorized = "data.unauthorized"
+	dataForbidden    = "data.forbidden"
+	dataBadGateway   = "data.bad_gateway"
+	dataUnreachable  = "data.unreachable"
+	dataRedirect     = "data.redirect"
+	dataTooLarge     = "data.too_large"
+	dataUnreadable   = "data.unreadable"
+	dataEmpty        = "data.empty"
+	// dataFailed is any other status, which the sentence gives.
+	dataFailed = "data.failed"
 )
-
-// dataFailed is the sentence for any other status.
-func dataFailed(status int) string {
-	return fmt.Sprintf("Cette administration a rencontré une erreur (code HTTP %d). Ces données n'ont pas pu être obtenues ; réessayez plus tard.", status)
-}
 
 // newDataProviders checks the configured data providers against the APIs
 // the demo SP knows.
@@ -196,7 +247,7 @@ func (a *App) fetchData(ctx context.Context, p *platform, tok *oauth2.Token) []p
 
 // callData makes one call and turns its answer into fields or a sentence.
 func (a *App) callData(ctx context.Context, p *platform, dp dataProvider, ep dataEndpoint, token string) dataCall {
-	c := dataCall{Title: ep.title, URL: dp.base + ep.path, Scheme: "Bearer"}
+	c := dataCall{Path: ep.path, URL: dp.base + ep.path, Scheme: "Bearer"}
 	if p.dpop {
 		c.Scheme = "DPoP"
 	}
@@ -239,7 +290,7 @@ func (a *App) callData(ctx context.Context, p *platform, dp dataProvider, ep dat
 	case s >= 300 && s < 400:
 		c.Problem = dataRedirect
 	default:
-		c.Problem = dataFailed(s)
+		c.Problem = dataFailed
 	}
 	if c.Problem != "" {
 		c.ErrorCode = errorCode(body)
@@ -249,13 +300,13 @@ func (a *App) callData(ctx context.Context, p *platform, dp dataProvider, ep dat
 		c.Problem = dataUnreadable
 		return c
 	}
-	fields, err := ep.fields(body)
+	fields, err := ep.fields(body, web.LangFR)
 	if err != nil {
 		c.Problem = dataUnreadable
 		return c
 	}
 	c.Raw = pretty(body)
-	if c.Fields = fields; len(fields) == 0 {
+	if len(fields) == 0 {
 		c.Problem = dataEmpty
 	}
 	return c
@@ -339,7 +390,7 @@ type taxYear struct {
 }
 
 // dgfipFields reads the tax figures of the last two years answered.
-func dgfipFields(body []byte) ([]dataField, error) {
+func dgfipFields(body []byte, lang string) ([]dataField, error) {
 	var v struct {
 		Annees []taxYear `json:"annees"`
 	}
@@ -355,13 +406,13 @@ func dgfipFields(body []byte) ([]dataField, error) {
 	for _, y := range years {
 		if y.RFR != nil {
 			out = append(out, dataField{
-				ID: fmt.Sprintf("dgfip-rfr-%d", y.Annee), Label: fmt.Sprintf("Revenu fiscal de référence %d", y.Annee),
+				ID: fmt.Sprintf("dgfip-rfr-%d", y.Annee), Label: msg(lang, "data.rfr", y.Annee),
 				Value: frenchNumber(*y.RFR) + "\u00a0€",
 			})
 		}
 		if y.Parts != nil {
 			out = append(out, dataField{
-				ID: fmt.Sprintf("dgfip-nbpart-%d", y.Annee), Label: fmt.Sprintf("Nombre de parts %d", y.Annee),
+				ID: fmt.Sprintf("dgfip-nbpart-%d", y.Annee), Label: msg(lang, "data.nbpart", y.Annee),
 				Value: frenchNumber(*y.Parts),
 			})
 		}
@@ -371,8 +422,16 @@ func dgfipFields(body []byte) ([]dataField, error) {
 
 var frenchMonths = []string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"}
 
+// monthName is a month's name in lang.
+func monthName(m int, lang string) string {
+	if lang == web.LangEN {
+		return time.Month(m).String()
+	}
+	return frenchMonths[m-1]
+}
+
 // quotientFields reads the family quotient and the month it is for.
-func quotientFields(body []byte) ([]dataField, error) {
+func quotientFields(body []byte, lang string) ([]dataField, error) {
 	var v struct {
 		QF    *json.Number `json:"quotient_familial"`
 		Mois  int          `json:"mois"`
@@ -384,9 +443,9 @@ func quotientFields(body []byte) ([]dataField, error) {
 	if v.QF == nil {
 		return nil, nil
 	}
-	label := "Quotient familial"
+	label := msg(lang, "data.qf")
 	if v.Mois >= 1 && v.Mois <= 12 && v.Annee > 0 {
-		label = fmt.Sprintf("Quotient familial (%s %d)", frenchMonths[v.Mois-1], v.Annee)
+		label = msg(lang, "data.qf_month", monthName(v.Mois, lang), v.Annee)
 	}
 	return []dataField{{ID: "cnaf-qf", Label: label, Value: frenchNumber(*v.QF)}}, nil
 }
@@ -418,7 +477,7 @@ func (p *prenoms) UnmarshalJSON(b []byte) error {
 
 // compositionFields reads the household: the beneficiaries, then the
 // children.
-func compositionFields(body []byte) ([]dataField, error) {
+func compositionFields(body []byte, lang string) ([]dataField, error) {
 	var v struct {
 		Allocataires []person `json:"allocataires"`
 		Enfants      []person `json:"enfants"`
@@ -428,35 +487,36 @@ func compositionFields(body []byte) ([]dataField, error) {
 	}
 	var out []dataField
 	for i, p := range v.Allocataires {
-		out = append(out, dataField{ID: fmt.Sprintf("cnaf-allocataire-%d", i+1), Label: fmt.Sprintf("Allocataire %d", i+1), Value: p.String()})
+		out = append(out, dataField{ID: fmt.Sprintf("cnaf-allocataire-%d", i+1), Label: msg(lang, "data.allocataire", i+1), Value: p.text(lang)})
 	}
 	for i, p := range v.Enfants {
-		out = append(out, dataField{ID: fmt.Sprintf("cnaf-enfant-%d", i+1), Label: fmt.Sprintf("Enfant %d", i+1), Value: p.String()})
+		out = append(out, dataField{ID: fmt.Sprintf("cnaf-enfant-%d", i+1), Label: msg(lang, "data.enfant", i+1), Value: p.text(lang)})
 	}
 	if len(out) > 0 && len(v.Enfants) == 0 {
-		out = append(out, dataField{ID: "cnaf-enfants", Label: "Enfants", Value: "aucun"})
+		out = append(out, dataField{ID: "cnaf-enfants", Label: msg(lang, "data.enfants"), Value: msg(lang, "data.none")})
 	}
 	return out, nil
 }
 
-// String is how a form writes a person: "Angela DUBOIS, née le 24/08/1962".
-func (p person) String() string {
+// text is how a form writes a person: "Angela DUBOIS, née le 24/08/1962";
+// without a known sex, "date de naissance 24/08/1962" (no point médian).
+func (p person) text(lang string) string {
 	s := strings.TrimSpace(strings.TrimSpace(string(p.Prenoms)) + " " + strings.TrimSpace(p.Nom))
 	if p.DateNaissance == "" {
 		return s
 	}
-	born := "né·e"
+	born := "data.born"
 	switch strings.ToLower(p.Sexe) {
 	case "f", "female", "féminin":
-		born = "née"
+		born = "data.born_f"
 	case "m", "male", "masculin":
-		born = "né"
+		born = "data.born_m"
 	}
 	date := p.DateNaissance
 	if t, err := time.Parse(time.DateOnly, date); err == nil {
 		date = t.Format("02/01/2006")
 	}
-	return s + ", " + born + " le " + date
+	return s + ", " + msg(lang, born, date)
 }
 
 // frenchNumber writes a JSON number the French way: thousands apart by a

@@ -415,18 +415,18 @@ func TestDataProviderTrouble(t *testing.T) {
 		{name: "404 person unknown", answer: answerWith(http.StatusNotFound, "application/json", `{"error":"not_found","error_description":"UPSTREAM-TEXT"}`),
 			want: "Cette administration ne vous connaît pas", status: "404", code: "not_found"},
 		{name: "401 invalid_token", answer: answerWith(http.StatusUnauthorized, "application/json", `{"error":"invalid_token","error_description":"UPSTREAM-TEXT"}`, "WWW-Authenticate", `Bearer error="invalid_token"`),
-			want: dataUnauthorized, status: "401", code: "invalid_token"},
+			want: msg("fr", dataUnauthorized), status: "401", code: "invalid_token"},
 		{name: "403 insufficient_scope", answer: answerWith(http.StatusForbidden, "application/json", `{"error":"insufficient_scope","error_description":"UPSTREAM-TEXT"}`),
-			want: dataForbidden, status: "403", code: "insufficient_scope"},
+			want: msg("fr", dataForbidden), status: "403", code: "insufficient_scope"},
 		{name: "502 broker unreachable", answer: answerWith(http.StatusBadGateway, "application/json", `{"error":"temporarily_unavailable","error_description":"UPSTREAM-TEXT"}`),
-			want: dataBadGateway, status: "502", code: "temporarily_unavailable"},
+			want: msg("fr", dataBadGateway), status: "502", code: "temporarily_unavailable"},
 		{name: "500 with a page", answer: answerWith(http.StatusInternalServerError, "text/html", "<h1>UPSTREAM-TEXT</h1>"),
 			want: "Cette administration a rencontré une erreur (code HTTP 500)", status: "500"},
-		{name: "down", url: down.URL + "/dp/cnaf", want: dataUnreachable, status: "0"},
-		{name: "redirect", answer: nil /* set below */, want: dataRedirect, status: "302"},
-		{name: "over 1 MiB", answer: answerWith(http.StatusOK, "application/json", big), want: dataTooLarge, status: "200"},
-		{name: "not JSON", answer: answerWith(http.StatusOK, "text/html", "<p>UPSTREAM-TEXT</p>"), want: dataUnreadable, status: "200"},
-		{name: "bad JSON", answer: answerWith(http.StatusOK, "application/json", `{"quotient_familial":"UPSTREAM-TEXT"`), want: dataUnreadable, status: "200"},
+		{name: "down", url: down.URL + "/dp/cnaf", want: msg("fr", dataUnreachable), status: "0"},
+		{name: "redirect", answer: nil /* set below */, want: msg("fr", dataRedirect), status: "302"},
+		{name: "over 1 MiB", answer: answerWith(http.StatusOK, "application/json", big), want: msg("fr", dataTooLarge), status: "200"},
+		{name: "not JSON", answer: answerWith(http.StatusOK, "text/html", "<p>UPSTREAM-TEXT</p>"), want: msg("fr", dataUnreadable), status: "200"},
+		{name: "bad JSON", answer: answerWith(http.StatusOK, "application/json", `{"quotient_familial":"UPSTREAM-TEXT"`), want: msg("fr", dataUnreadable), status: "200"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			op := newFakeOP(t, jose.ES256)
@@ -482,7 +482,7 @@ func TestDataIntrospectionHeader(t *testing.T) {
 		absent string
 	}{
 		"absent":     {absent: "dp-introspection"},
-		"unreadable": {header: "%%%not base64%%%", want: "L'en-tête <code>X-Sesame-Introspection</code> reçu est illisible", absent: "dp-introspection"},
+		"unreadable": {header: "%%%not base64%%%", want: "X-Sesame-Introspection reçu est illisible", absent: "dp-introspection"},
 		"padded":     {header: base64.URLEncoding.EncodeToString([]byte(`{"active":true,"scope":"x"}`)), want: `"scope": "x"`},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -619,7 +619,7 @@ func TestDataTimeout(t *testing.T) {
 	if took := time.Since(start); took > dataTimeout+15*time.Second { // a generous margin: the point is that it returns at all
 		t.Errorf("the login took %s with a hanging provider", took)
 	}
-	if n := strings.Count(me, dataUnreachable); n != 2 {
+	if n := strings.Count(me, msg("fr", dataUnreachable)); n != 2 {
 		t.Errorf("the hanging provider's sentence is shown %d times, want 2", n)
 	}
 	wantFields(t, me, "DGFiP", map[string]string{"dgfip-rfr-2025": "32\u202f500\u00a0€"})

@@ -1,6 +1,7 @@
 package demosp
 
 import (
+	"html/template"
 	"log/slog"
 	"net/http"
 
@@ -126,21 +127,39 @@ func (a *App) failUpstream(w http.ResponseWriter, r *http.Request, e web.Error, 
 	a.fail(w, r, e)
 }
 
-// failProvider shows an error the provider sent back to the callback. The
-// values come from the URL, so anyone can forge them: html/template escapes
-// them, and the page says they come from the provider.
-func (a *App) failProvider(w http.ResponseWriter, r *http.Request, code, description string) {
+// failProvider shows an error the provider sent back to the callback: a
+// sentence chosen by its code, and the code. The code comes from the URL, so
+// anyone can forge it: html/template escapes it, and the page says it comes
+// from the provider. The error_description is for developers (English,
+// technical) and never shown to the citizen.
+func (a *App) failProvider(w http.ResponseWriter, r *http.Request, code string) {
 	slog.InfoContext(r.Context(), "demo-sp: provider returned an error", "code", codeProviderError,
 		"error", code, "correlation_id", web.CorrelationID(r.Context()))
 	a.render(w, r, http.StatusBadRequest, "provider_error", web.Page{
-		Title: "Connexion interrompue",
+		Title: msg(web.PreferredLang(r), "oidc.title"),
 		Body: map[string]any{
-			"Code":        codeProviderError,
-			"Error":       code,
-			"Description": description,
-			"Cancelled":   code == "access_denied",
+			"Code":      codeProviderError,
+			"Error":     code,
+			"Sentence":  providerSentence(code),
+			"Cancelled": code == "access_denied",
 		},
 	})
+}
+
+// providerSentence is the key of the sentence that tells the citizen what
+// an OAuth error code means for them.
+func providerSentence(code string) string {
+	switch code {
+	case "access_denied":
+		return "oidc.access_denied"
+	case "login_required", "interaction_required", "consent_required":
+		return "oidc.login_required"
+	case "unmet_authentication_requirements":
+		return "oidc.unmet"
+	case "temporarily_unavailable", "server_error":
+		return "oidc.unavailable"
+	}
+	return "oidc.other"
 }
 
 // failACR refuses a login whose level is below what was asked: accepting it
@@ -148,8 +167,19 @@ func (a *App) failProvider(w http.ResponseWriter, r *http.Request, code, descrip
 func (a *App) failACR(w http.ResponseWriter, r *http.Request, asked, got string) {
 	slog.WarnContext(r.Context(), "demo-sp: acr below the level asked", "code", codeACRTooLow,
 		"asked", asked, "got", got, "correlation_id", web.CorrelationID(r.Context()))
+	lang := web.PreferredLang(r)
+	if got == "" {
+		got = msg(lang, "acr.none")
+	}
 	a.render(w, r, http.StatusForbidden, "acr_refused", web.Page{
-		Title: "Niveau de garantie insuffisant",
-		Body:  map[string]any{"Code": codeACRTooLow, "Asked": asked, "Got": got},
+		Title: msg(lang, "acr.title"),
+		Body: map[string]any{"Code": codeACRTooLow,
+			"AskedHTML": codeHTML("acr-asked", asked), "GotHTML": codeHTML("acr-got", got)},
 	})
+}
+
+// codeHTML is a value shown as code inside a translated sentence, with an
+// id for tests.
+func codeHTML(id, v string) template.HTML {
+	return template.HTML(`<code id="` + id + `">` + template.HTMLEscapeString(v) + `</code>`)
 }

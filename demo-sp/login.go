@@ -2,7 +2,9 @@ package demosp
 
 import (
 	"errors"
+	"html/template"
 	"net/http"
+	"strings"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -44,21 +46,18 @@ type platformForm struct {
 	Scopes                                 []string
 	Plus                                   bool
 	Levels                                 []levelOption
-}
-
-var levelLabels = map[string]string{
-	"eidas1": "eidas1 : faible",
-	"eidas2": "eidas2 : substantiel",
-	"eidas3": "eidas3 : élevé",
+	// Button is Sésame's own button (web.Button), with its "Qu'est-ce que
+	// Sésame ?" link to the broker's page.
+	Button template.HTML
 }
 
 // platformLevels are the levels each platform offers, as the broker's
 // reference defines them (standard: eidas1; "+": eidas2 and eidas3), plus
 // one refused level on "+" to show the error the SP gets back.
-func platformLevels(p *platform) []levelOption {
+func platformLevels(p *platform, lang string) []levelOption {
 	var out []levelOption
 	add := func(l string, refused bool) {
-		out = append(out, levelOption{Value: l, Label: levelLabels[l], Selected: l == p.defaultACR, Refused: refused})
+		out = append(out, levelOption{Value: l, Label: msg(lang, "level."+l), Selected: l == p.defaultACR, Refused: refused})
 	}
 	if !p.plus {
 		add("eidas1", false)
@@ -78,19 +77,25 @@ func platformLevels(p *platform) []levelOption {
 }
 
 func (a *App) home(w http.ResponseWriter, r *http.Request) {
+	lang := web.PreferredLang(r)
 	var forms []platformForm
 	for _, p := range a.platforms() {
 		method := p.authMethod
 		if method == "" {
 			method = "client_secret_basic / client_secret_post"
 		}
+		id := "sesame-connect"
+		if p.plus {
+			id = "sesame-plus-connect"
+		}
 		forms = append(forms, platformForm{
 			ID: p.id, Name: p.name, Issuer: p.issuer, ClientID: p.clientID, AuthMethod: method,
-			Scopes: p.scopes, Plus: p.plus, Levels: platformLevels(p),
+			Scopes: p.scopes, Plus: p.plus, Levels: platformLevels(p, lang),
+			Button: web.Button{Plus: p.plus, Lang: lang, ID: id, AboutURL: strings.TrimSuffix(a.std.issuer, "/") + "/sesame"}.HTML(),
 		})
 	}
 	_, loggedIn := a.currentSession(r)
-	a.render(w, r, http.StatusOK, "home", web.Page{Title: "Accueil", Body: map[string]any{
+	a.render(w, r, http.StatusOK, "home", web.Page{Title: msg(lang, "home.title"), Stylesheets: []string{web.ButtonStylesheet}, Body: map[string]any{
 		"Platforms": forms,
 		"HasPlus":   a.plus != nil,
 		"LoggedIn":  loggedIn,
@@ -148,6 +153,8 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		// amr is released only when asked for through claims, as on
 		// FranceConnect; the demo shows it.
 		oauth2.SetAuthURLParam("claims", amrClaims),
+		// The broker's pages in the language of the demo's.
+		oauth2.SetAuthURLParam("ui_locales", web.PreferredLang(r)),
 	)
 	if p.par {
 		// Pushed before the transaction is stored: a refused push leaves
@@ -155,7 +162,7 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		if dest, err = a.pushAuthorization(r.Context(), p, d, dest); err != nil {
 			var refused *parRefused
 			if errors.As(err, &refused) {
-				a.failProvider(w, r, refused.Code, refused.Description)
+				a.failProvider(w, r, refused.Code)
 				return
 			}
 			a.failUpstream(w, r, errPushed, err)

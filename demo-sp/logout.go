@@ -37,7 +37,7 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		slog.WarnContext(r.Context(), "demo-sp: logged out locally only", "err", err,
 			"correlation_id", web.CorrelationID(r.Context()))
-		a.render(w, r, http.StatusOK, "logged_out", loggedOutPage(true))
+		a.render(w, r, http.StatusOK, "logged_out", loggedOutPage(r, true))
 		return
 	}
 	tx := pending{Logout: true, Platform: p.id, State: randomString(32)}
@@ -49,6 +49,7 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 	q.Set("post_logout_redirect_uri", a.cfg.BaseURL+"/logged-out")
 	q.Set("state", tx.State)
 	q.Set("client_id", p.clientID)
+	q.Set("ui_locales", web.PreferredLang(r))
 	dest.RawQuery = q.Encode()
 	http.Redirect(w, r, dest.String(), http.StatusSeeOther)
 }
@@ -63,11 +64,11 @@ func (a *App) loggedOut(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, errLogoutState)
 		return
 	}
-	a.render(w, r, http.StatusOK, "logged_out", loggedOutPage(false))
+	a.render(w, r, http.StatusOK, "logged_out", loggedOutPage(r, false))
 }
 
 // loggedOutPage says whether the provider's session may still be open, so the
 // citizen is not told more than what happened.
-func loggedOutPage(localOnly bool) web.Page {
-	return web.Page{Title: "Déconnexion", Body: map[string]any{"LocalOnly": localOnly}}
+func loggedOutPage(r *http.Request, localOnly bool) web.Page {
+	return web.Page{Title: msg(web.PreferredLang(r), "logout.title"), Body: map[string]any{"LocalOnly": localOnly}}
 }

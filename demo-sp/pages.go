@@ -9,12 +9,21 @@ import (
 //go:embed templates/*.html
 var templates embed.FS
 
-// brand is shown under "Sésame" in the header, so nobody mistakes the demo
-// for a real service.
-const brand = "Démarche de démonstration"
+// langCookie keeps the citizen's language choice (?lang=) on the demo SP,
+// with the component's prefix as its other cookies.
+const langCookie = "sesame_demosp_lang"
 
 // newPages uses the DSFR theme: the demo shows what a State service looks
-// like with the FranceConnect-style button, and config has no theme for it.
+// like with Sésame's button, and config has no theme for it. The brand
+// under "Sésame" in the header says "demonstration", so nobody mistakes the
+// demo for a real service.
 func newPages() (*web.Renderer, error) {
-	return web.NewRenderer(web.ThemeDSFR, brand, templates, "templates/*.html")
+	brand := messages.Text("brand")
+	r, err := web.NewRenderer(web.ThemeDSFR, brand.FR, templates, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	r.SetMessages(messages)
+	r.SetLayout(web.Layout{Tagline: brand, Home: "/"})
+	return r, nil
 }

@@ -3,6 +3,7 @@ package demosp
 import (
 	"bytes"
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"strings"
 	"time"
@@ -63,19 +64,9 @@ type field struct {
 }
 
 // pivotFields lists the claims shown on /me, in the order a French form
-// would list them, with the label an agent would use.
-var pivotFields = []struct{ claim, label string }{
-	{"given_name", "Prénom(s)"},
-	{"family_name", "Nom de naissance"},
-	{"preferred_username", "Nom d'usage"},
-	{"birthdate", "Date de naissance"},
-	{"gender", "Sexe"},
-	{"birthplace", "Lieu de naissance (code COG)"},
-	{"birthcountry", "Pays de naissance (code COG)"},
-	{"email", "Adresse électronique"},
-}
-
-var genderLabels = map[string]string{"male": "masculin", "female": "féminin"}
+// would list them; their labels are the catalogue's claim.<claim>, the
+// words an agent would use.
+var pivotFields = []string{"given_name", "family_name", "preferred_username", "birthdate", "gender", "birthplace", "birthcountry", "email"}
 
 func (a *App) me(w http.ResponseWriter, r *http.Request) {
 	s, ok := a.currentSession(r)
@@ -94,35 +85,37 @@ func (a *App) me(w http.ResponseWriter, r *http.Request) {
 	}
 	str := func(k string) string { v, _ := merged[k].(string); return v }
 
+	lang := web.PreferredLang(r)
 	var fields []field
-	for _, f := range pivotFields {
-		v, present := merged[f.claim]
+	for _, claim := range pivotFields {
+		v, present := merged[claim]
 		if !present {
 			continue
 		}
 		val, _ := v.(string)
-		if f.claim == "gender" && genderLabels[val] != "" {
-			val = genderLabels[val]
+		if claim == "gender" && (val == "male" || val == "female") {
+			val = msg(lang, "gender."+val)
 		}
-		if f.claim == "birthplace" && val == "" {
-			val = "(né·e à l'étranger)"
+		if claim == "birthplace" && val == "" {
+			val = msg(lang, "birthplace.abroad")
 		}
-		fields = append(fields, field{Label: f.label, Value: val})
+		fields = append(fields, field{Label: msg(lang, "claim."+claim), Value: val})
 	}
 	authTime := ""
 	if s.AuthTime > 0 {
-		authTime = time.Unix(int64(s.AuthTime), 0).UTC().Format("02/01/2006 à 15:04:05 UTC")
+		authTime = time.Unix(int64(s.AuthTime), 0).UTC().Format(msg(lang, "me.auth_at"))
 	}
 	platformName := a.std.name
 	if p, ok := a.platform(s.Platform); ok {
 		platformName = p.name
 	}
-	userinfoForm := "JSON non signé"
+	userinfoForm := msg(lang, "me.ui_json")
 	if s.UserInfoJWT {
-		userinfoForm = "JWT signé"
+		userinfoForm = msg(lang, "me.ui_jwt")
 	}
-	a.render(w, r, http.StatusOK, "me", web.Page{Title: "Vos informations", Body: map[string]any{
+	a.render(w, r, http.StatusOK, "me", web.Page{Title: msg(lang, "me.title"), Body: map[string]any{
 		"Platform":     platformName,
+		"PlatformHTML": template.HTML(`<strong id="platform">` + template.HTMLEscapeString(platformName) + `</strong>`),
 		"IDTokenJWE":   s.IDTokenJWE,
 		"UserInfoJWE":  s.UserInfoJWE,
 		"UserInfoForm": userinfoForm,
@@ -135,7 +128,7 @@ func (a *App) me(w http.ResponseWriter, r *http.Request) {
 		"AuthTime":     authTime,
 		"Claims":       pretty(s.Claims),
 		"UserInfo":     pretty(s.UserInfo),
-		"Data":         s.Data,
+		"Data":         dataView(s.Data, lang),
 		"SpaceURL":     a.cfg.CitizenSpaceURL,
 	}})
 }

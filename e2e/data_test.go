@@ -55,7 +55,7 @@ func checkDataShown(t *testing.T, me *page) {
 			t.Errorf("demo SP /me has no field %s", id)
 		}
 	}
-	for _, src := range []string{"Source&nbsp;: DGFiP", "Source&nbsp;: CNAF"} {
+	for _, src := range []string{"Source\u00a0: DGFiP", "Source\u00a0: CNAF"} {
 		if !strings.Contains(me.body, src) {
 			t.Errorf("demo SP /me does not name its source %q", src)
 		}

@@ -49,6 +49,15 @@ stage=$work/stage
 mkdir -p "$stage/favicon"
 
 cp "$dist/dsfr.min.css" "$stage/dsfr.min.css"
+# The DSFR inlines FranceConnect's and ProConnect's logos in .fr-connect's
+# and .fr-connect--pro's ::before. They are those services' marks, not
+# ours: Sésame has its own button (sesame-button.css), so the vendored
+# stylesheet keeps no copy of them.
+perl -0pi -e 's/(\.fr-connect(?:--pro)?:before\{[^}]*?)background-image:url\("data:[^"]*"\)/$1background-image:none/g' "$stage/dsfr.min.css"
+if grep -q 'fr-connect[^{]*:before{[^}]*data:image' "$stage/dsfr.min.css"; then
+	echo "a FranceConnect logo is still inlined in dsfr.min.css: update the filter above" >&2
+	exit 1
+fi
 
 # Every non-data url() in the stylesheet, unquoted, one per line.
 refs=$(grep -o 'url([^)]*)' "$dist/dsfr.min.css" |

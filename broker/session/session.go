@@ -88,6 +88,10 @@ type Session struct {
 	// kept sealed here so the chooser, the choice and the callback apply
 	// the same verdict without asking again.
 	Risk []string `json:"risk,omitempty"`
+	// Lang is the language the last request served asked for (its
+	// ui_locales, matched to fr or en; "" for none), kept once the
+	// request is dropped so that the pages after it, logout's, use it.
+	Lang string `json:"lang,omitempty"`
 
 	// raw is the sealed value as loaded, the "prev" of the compare-and-set
 	// that makes each step single use.

@@ -6,7 +6,8 @@
 // development only (it shows addresses and codes to anyone who reaches
 // it). A Queue in front of it never slows a login: it is bounded, sends in
 // the background and retries temporary failures. ConnectionMessage and
-// PreferencesMessage write the messages, in French then English.
+// PreferencesMessage write the messages, in the citizen's language (the
+// login's, or the citizen space's), then in the other one.
 //
 // No log line of this package holds an e-mail address (personal data):
 // they carry the message's Tag and a short keyed hash of the address.

@@ -25,6 +25,10 @@ type Connection struct {
 	// ReportURL is the "ce n'était pas moi" link (it carries the code);
 	// SpaceURL the citizen space.
 	ReportURL, SpaceURL string
+	// Lang is the login's language, "fr" (the default) or "en": the
+	// subject and the first part of the message are in it, the other
+	// language follows.
+	Lang string
 }
 
 // PreferencesChange is what the e-mail of a change of the allowed
@@ -39,6 +43,8 @@ type PreferencesChange struct {
 	// later changed, else empty.
 	Future   string
 	SpaceURL string
+	// Lang is the citizen space's language, as Connection.Lang.
+	Lang string
 }
 
 // Tags of the messages built here.
@@ -69,11 +75,15 @@ func ConnectionMessage(c Connection) Message {
 		WhenFR:     whenFR(t), WhenEN: whenEN(t),
 		LevelFR: fr, LevelEN: en,
 	}
+	subject := "Connexion à " + oneLine(c.SPName) + " avec Sésame"
+	if english(c.Lang) {
+		subject = "Sign-in to " + oneLine(c.SPName) + " with Sésame"
+	}
 	return Message{
 		To:      c.To,
-		Subject: "Connexion à " + oneLine(c.SPName) + " avec Sésame / Sign-in with Sésame",
-		Text:    execText(connectionText, v),
-		HTML:    execHTML(connectionHTML, v),
+		Subject: subject,
+		Text:    bilingualText(connectionText, v, c.Lang),
+		HTML:    bilingualHTML(connectionHTML, v, c.Lang, "Connexion avec Sésame", "Sign-in with Sésame"),
 		Tag:     TagConnection,
 	}
 }
@@ -95,11 +105,15 @@ func PreferencesMessage(p PreferencesChange) Message {
 	case "deny":
 		v.FutureFR, v.FutureEN = "bloqués", "blocked"
 	}
+	subject := "Vos comptes autorisés ont changé – Sésame"
+	if english(p.Lang) {
+		subject = "Your allowed accounts changed – Sésame"
+	}
 	return Message{
 		To:      p.To,
-		Subject: "Vos comptes autorisés ont changé / Your allowed accounts changed – Sésame",
-		Text:    execText(preferencesText, v),
-		HTML:    execHTML(preferencesHTML, v),
+		Subject: subject,
+		Text:    bilingualText(preferencesText, v, p.Lang),
+		HTML:    bilingualHTML(preferencesHTML, v, p.Lang, "Vos comptes autorisés ont changé", "Your allowed accounts changed"),
 		Tag:     TagPreferences,
 	}
 }
@@ -159,6 +173,35 @@ func whenFR(t time.Time) string {
 // whenEN writes t as "Monday 2 March 2026 at 14:05".
 func whenEN(t time.Time) string { return t.Format("Monday 2 January 2006 at 15:04") }
 
+// english reports whether a message is for an English login; anything
+// else is French, the default.
+func english(lang string) bool { return lang == "en" || strings.HasPrefix(lang, "en-") }
+
+// bilingualText is the message's text part: the login's language first,
+// then the other one, each a template of t ("fr", "en").
+func bilingualText(t *texttemplate.Template, v any, lang string) string {
+	if english(lang) {
+		return execText(t.Lookup("en"), v) + "\n-- Français --\n\n" + execText(t.Lookup("fr"), v)
+	}
+	return execText(t.Lookup("fr"), v) + "\n-- English --\n\n" + execText(t.Lookup("en"), v)
+}
+
+// bilingualHTML is the HTML part, in the same order, titled in the
+// login's language.
+func bilingualHTML(t *htmltemplate.Template, v any, lang, titleFR, titleEN string) string {
+	first, second, title := "fr", "en", titleFR
+	if english(lang) {
+		first, second, title = "en", "fr", titleEN
+	}
+	var b strings.Builder
+	b.WriteString(execHTML(htmlTop, struct{ Lang, Title string }{first, title}))
+	b.WriteString(execHTML(t.Lookup(first), v))
+	b.WriteString(`<hr style="border:0;border-top:1px solid #dddddd;margin:24px 0">` + "\n")
+	b.WriteString(execHTML(t.Lookup(second), v))
+	b.WriteString(execHTML(htmlBottom.Lookup(first), nil))
+	return b.String()
+}
+
 // execText and execHTML panic on an error: the templates are fixed and
 // their data plain strings, so an error is a bug the tests catch, not a
 // condition to handle at each login.
@@ -179,7 +222,7 @@ func execHTML(t *htmltemplate.Template, v any) string {
 }
 
 var connectionText = texttemplate.Must(texttemplate.New("connection.txt").Parse(
-	`Bonjour,
+	`{{define "fr"}}Bonjour,
 
 Vous venez de vous connecter à {{.SPName}} avec Sésame.
 
@@ -197,10 +240,7 @@ Ce n'était pas moi ? Signalez-le : {{.ReportURL}}
 Votre espace Sésame (historique, comptes autorisés) : {{.SpaceURL}}
 {{end}}
 Ce message est envoyé automatiquement, merci de ne pas y répondre.
-
--- English --
-
-Hello,
+{{end}}{{define "en"}}Hello,
 
 You have just signed in to {{.SPName}} with Sésame.
 
@@ -218,28 +258,33 @@ Not you? Report it: {{.ReportURL}}
 Your Sésame space (history, allowed accounts): {{.SpaceURL}}
 {{end}}
 This message is sent automatically, please do not reply.
-`))
+{{end}}`))
 
 // The HTML is kept to what mail clients render: inline styles, no script,
 // no external resource, one column.
-const htmlTop = `<!doctype html>
-<html lang="fr">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{{.}}</title></head>
+var htmlTop = htmltemplate.Must(htmltemplate.New("top").Parse(`<!doctype html>
+<html lang="{{.Lang}}">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{{.Title}}</title></head>
 <body style="margin:0;padding:16px;background:#f6f6f6;font-family:Arial,Helvetica,sans-serif;color:#161616;line-height:1.5">
 <div style="max-width:600px;margin:0 auto;background:#ffffff;padding:24px;border-top:4px solid #000091">
 <p style="margin:0 0 16px;font-size:20px;font-weight:bold;color:#000091">Sésame</p>
-`
+`))
 
-const htmlBottom = `<p style="margin:24px 0 0;font-size:13px;color:#666666"><span lang="fr">Ce message est envoyé automatiquement, merci de ne pas y répondre.</span><br>
+var htmlBottom = htmltemplate.Must(htmltemplate.New("bottom").Parse(
+	`{{define "fr"}}<p style="margin:24px 0 0;font-size:13px;color:#666666"><span lang="fr">Ce message est envoyé automatiquement, merci de ne pas y répondre.</span><br>
 <span lang="en">This message is sent automatically, please do not reply.</span></p>
 </div>
 </body>
 </html>
-`
+{{end}}{{define "en"}}<p style="margin:24px 0 0;font-size:13px;color:#666666"><span lang="en">This message is sent automatically, please do not reply.</span><br>
+<span lang="fr">Ce message est envoyé automatiquement, merci de ne pas y répondre.</span></p>
+</div>
+</body>
+</html>
+{{end}}`))
 
 var connectionHTML = htmltemplate.Must(htmltemplate.New("connection.html").Parse(
-	`{{define "top"}}` + htmlTop + `{{end}}{{define "bottom"}}` + htmlBottom + `{{end}}` +
-		`{{template "top" "Connexion avec Sésame"}}<div lang="fr">
+	`{{define "fr"}}<div lang="fr">
 <h1 style="font-size:20px;margin:0 0 16px">Connexion à {{.SPName}}</h1>
 <p>Bonjour,</p>
 <p>Vous venez de vous connecter à <strong>{{.SPName}}</strong> avec Sésame.</p>
@@ -255,8 +300,7 @@ var connectionHTML = htmltemplate.Must(htmltemplate.New("connection.html").Parse
 {{if .ReportURL}}<p><strong>Ce n'était pas moi ?</strong> <a href="{{.ReportURL}}" style="color:#000091">Signalez-le</a></p>
 {{end}}{{if .SpaceURL}}<p><a href="{{.SpaceURL}}" style="color:#000091">Votre espace Sésame</a> (historique, comptes autorisés)</p>
 {{end}}</div>
-<hr style="border:0;border-top:1px solid #dddddd;margin:24px 0">
-<div lang="en">
+{{end}}{{define "en"}}<div lang="en">
 <h2 style="font-size:18px;margin:0 0 16px">Sign-in to {{.SPName}}</h2>
 <p>Hello,</p>
 <p>You have just signed in to <strong>{{.SPName}}</strong> with Sésame.</p>
@@ -271,10 +315,10 @@ var connectionHTML = htmltemplate.Must(htmltemplate.New("connection.html").Parse
 {{if .ReportURL}}<p><strong>Not you?</strong> <a href="{{.ReportURL}}" style="color:#000091">Report it</a></p>
 {{end}}{{if .SpaceURL}}<p><a href="{{.SpaceURL}}" style="color:#000091">Your Sésame space</a> (history, allowed accounts)</p>
 {{end}}</div>
-{{template "bottom"}}`))
+{{end}}`))
 
 var preferencesText = texttemplate.Must(texttemplate.New("preferences.txt").Parse(
-	`Bonjour,
+	`{{define "fr"}}Bonjour,
 
 Les comptes que vous autorisez à vous connecter avec Sésame ont été modifiés dans votre espace Sésame, le {{.WhenFR}} (heure de Paris).
 {{if .AllowedList}}
@@ -286,10 +330,7 @@ Si ce n'était pas vous, connectez-vous à votre espace Sésame pour vérifier e
 Changez aussi le mot de passe des comptes avec lesquels vous vous connectez.
 
 Ce message est envoyé automatiquement, merci de ne pas y répondre.
-
--- English --
-
-Hello,
+{{end}}{{define "en"}}Hello,
 
 The accounts you allow to sign in with Sésame were changed in your Sésame space on {{.WhenEN}} (Paris time).
 {{if .AllowedList}}
@@ -301,11 +342,10 @@ If it was not you, log in to your Sésame space to check and restore your settin
 Also change the password of the accounts you sign in with.
 
 This message is sent automatically, please do not reply.
-`))
+{{end}}`))
 
 var preferencesHTML = htmltemplate.Must(htmltemplate.New("preferences.html").Parse(
-	`{{define "top"}}` + htmlTop + `{{end}}{{define "bottom"}}` + htmlBottom + `{{end}}` +
-		`{{template "top" "Vos comptes autorisés ont changé"}}<div lang="fr">
+	`{{define "fr"}}<div lang="fr">
 <h1 style="font-size:20px;margin:0 0 16px">Vos comptes autorisés ont changé</h1>
 <p>Bonjour,</p>
 <p>Les comptes que vous autorisez à vous connecter avec Sésame ont été modifiés dans votre espace Sésame, le <strong>{{.WhenFR}}</strong> (heure de Paris).</p>
@@ -316,8 +356,7 @@ var preferencesHTML = htmltemplate.Must(htmltemplate.New("preferences.html").Par
 {{end}}</ul>
 {{end}}<p><strong>Si ce n'était pas vous</strong>, connectez-vous à {{if .SpaceURL}}<a href="{{.SpaceURL}}" style="color:#000091">votre espace Sésame</a>{{else}}votre espace Sésame{{end}} pour vérifier et rétablir vos réglages. Changez aussi le mot de passe des comptes avec lesquels vous vous connectez.</p>
 </div>
-<hr style="border:0;border-top:1px solid #dddddd;margin:24px 0">
-<div lang="en">
+{{end}}{{define "en"}}<div lang="en">
 <h2 style="font-size:18px;margin:0 0 16px">Your allowed accounts changed</h2>
 <p>Hello,</p>
 <p>The accounts you allow to sign in with Sésame were changed in your Sésame space on <strong>{{.WhenEN}}</strong> (Paris time).</p>
@@ -328,4 +367,4 @@ var preferencesHTML = htmltemplate.Must(htmltemplate.New("preferences.html").Par
 {{end}}</ul>
 {{end}}<p><strong>If it was not you</strong>, log in to {{if .SpaceURL}}<a href="{{.SpaceURL}}" style="color:#000091">your Sésame space</a>{{else}}your Sésame space{{end}} to check and restore your settings. Also change the password of the accounts you sign in with.</p>
 </div>
-{{template "bottom"}}`))
+{{end}}`))

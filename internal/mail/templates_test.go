@@ -134,3 +134,35 @@ func TestPreferencesMessageNoList(t *testing.T) {
 		t.Errorf("an empty list:\n%s", m.HTML)
 	}
 }
+
+// A login in English gets its e-mail in English first: subject, <html
+// lang>, first part; the French follows. French is the default.
+func TestMessagesLanguage(t *testing.T) {
+	c := testConnection()
+	fr := ConnectionMessage(c)
+	c.Lang = "en"
+	en := ConnectionMessage(c)
+	p := PreferencesMessage(PreferencesChange{To: testTo, Blocked: []string{"MSA"}, Lang: "en"})
+	for name, tc := range map[string]struct {
+		m             Message
+		subject, html string
+		first, second string
+	}{
+		"connection fr":  {fr, "Connexion à Agence nationale des titres sécurisés avec Sésame", `<html lang="fr">`, "Vous venez de vous connecter", "You have just signed in"},
+		"connection en":  {en, "Sign-in to Agence nationale des titres sécurisés with Sésame", `<html lang="en">`, "You have just signed in", "Vous venez de vous connecter"},
+		"preferences en": {p, "Your allowed accounts changed – Sésame", `<html lang="en">`, "Accounts now blocked", "Comptes désormais bloqués"},
+	} {
+		if tc.m.Subject != tc.subject {
+			t.Errorf("%s: subject %q, want %q", name, tc.m.Subject, tc.subject)
+		}
+		if !strings.HasPrefix(tc.m.HTML, "<!doctype html>\n"+tc.html) {
+			t.Errorf("%s: HTML does not start with %s", name, tc.html)
+		}
+		for part, body := range map[string]string{"text": tc.m.Text, "HTML": tc.m.HTML} {
+			i, j := strings.Index(body, tc.first), strings.Index(body, tc.second)
+			if i < 0 || j < 0 || i > j {
+				t.Errorf("%s %s: %q should come before %q", name, part, tc.first, tc.second)
+			}
+		}
+	}
+}

@@ -49,6 +49,7 @@ const (
 // on the machine the binary runs on.
 var contentTypes = map[string]string{
 	".css":   "text/css; charset=utf-8",
+	".js":    "text/javascript; charset=utf-8",
 	".woff2": "font/woff2",
 	".woff":  "font/woff",
 	".svg":   "image/svg+xml",

@@ -130,7 +130,7 @@ type ErrorView struct {
 }
 
 // RenderError writes e as an error page in the person's language (see
-// PreferredLang), showing its code and the correlation id, and logs it with
+// PreferredLang: under WithLanguage, the login's or the chosen one), showing its code and the correlation id, and logs it with
 // slog.Default(). A status outside 400–599 is treated as 500.
 //
 // Without WithCorrelationID upstream, a correlation id is made up here and
@@ -177,10 +177,7 @@ func (r *Renderer) RenderError(w http.ResponseWriter, req *http.Request, e Error
 			ev.LinkText = e.LinkEN
 		}
 	}
-	title := "Erreur"
-	if isEnglish(lang) {
-		title = "Error"
-	}
+	title := layoutMessages.T(lang, "error.page_title")
 
 	if e.RetryAfter > 0 || status == http.StatusServiceUnavailable {
 		SetRetryAfter(w.Header(), e.RetryAfter)
@@ -193,42 +190,6 @@ func (r *Renderer) RenderError(w http.ResponseWriter, req *http.Request, e Error
 		r.Policy.Apply(w.Header())
 		http.Error(w, fmt.Sprintf("Erreur %s — %s", e.Code, id), status)
 	}
-}
-
-// PreferredLang returns "en" when the request asks for English before
-// French, and "fr" otherwise: from the OIDC ui_locales parameter first (a
-// space-separated list), then from Accept-Language. Languages other than
-// French and English are skipped, since pages exist in those two only.
-func PreferredLang(req *http.Request) string {
-	if l := firstKnownLang(strings.Fields(req.URL.Query().Get("ui_locales"))); l != "" {
-		return l
-	}
-	var tags []string
-	for _, part := range strings.Split(req.Header.Get("Accept-Language"), ",") {
-		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if q, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-			if v, err := strconv.ParseFloat(q, 64); err == nil && v == 0 {
-				continue // q=0 means "not this one"
-			}
-		}
-		// Browsers list languages by decreasing q already; re-sorting by q
-		// would only matter for hand-written headers.
-		tags = append(tags, tag)
-	}
-	if l := firstKnownLang(tags); l != "" {
-		return l
-	}
-	return "fr"
-}
-
-func firstKnownLang(tags []string) string {
-	for _, t := range tags {
-		primary, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(t)), "-")
-		if primary == "fr" || primary == "en" {
-			return primary
-		}
-	}
-	return ""
 }
 
 // SafeLocalPath returns p if it is a path on this site (starting with a

@@ -62,9 +62,13 @@ type Page struct {
 	// brand names) and available to the template as .Title for its <h1>.
 	Title string
 	// Lang is the BCP 47 language of the page, for <html lang>; "" means
-	// "fr". It also selects the language of the layout's own words (skip
-	// links, footer): English for "en…", French otherwise.
+	// the request's (PreferredLang) under WithLanguage, "fr" otherwise. It
+	// also selects the language of the layout's own words (skip links,
+	// footer) and of .M: English for "en…", French otherwise.
 	Lang string
+	// Stylesheets are extra stylesheets for this page only, as asset
+	// names relative to static/ (e.g. "sesame-button.css").
+	Stylesheets []string
 	// FormAction lists extra CSP form-action sources for this page only, for
 	// a form that posts to another origin (an auto-submitted form_post to a
 	// service provider, say). When set, the page's form-action is 'self',
@@ -88,8 +92,48 @@ type View struct {
 	IsDSFR bool
 	// CorrelationID is the request's correlation id, "" if none.
 	CorrelationID string
-	// Stylesheet is the theme's stylesheet, relative to static/.
-	Stylesheet string
+	// Stylesheet is the theme's stylesheet, relative to static/;
+	// Stylesheets are the page's extra ones, after sesame.css.
+	Stylesheet  string
+	Stylesheets []string
+	// Service is the title in the header ("Sésame" unless the Layout
+	// says otherwise), in the page's language.
+	Service string
+	// Home is where the header's title links ("": no link).
+	Home string
+	// HeaderLinks and FooterLinks are the Layout's links in the page's
+	// language; Switch is the link to the other language (nil outside
+	// WithLanguage).
+	HeaderLinks, FooterLinks []ViewLink
+	Switch                   *LangSwitch
+	// messages is the service's catalogue, read through M and MH.
+	messages Catalogue
+}
+
+// ViewLink is a Link in the page's language.
+type ViewLink struct{ ID, Href, Text string }
+
+// M returns the message key of the service's catalogue (or the layout's
+// own) in the page's language, formatted with args when there are any.
+func (v View) M(key string, args ...any) string {
+	if _, ok := v.messages[key]; ok {
+		return v.messages.T(v.Lang, key, args...)
+	}
+	return layoutMessages.T(v.Lang, key, args...)
+}
+
+// MH is M for a sentence with markup in its values: the message is
+// escaped, and args made by strong (or other template.HTML) go in as
+// they are, e.g. {{.MH "chooser.asks" (strong .Body.SPName)}}.
+func (v View) MH(key string, args ...any) template.HTML {
+	cat := v.messages
+	if _, ok := cat[key]; !ok {
+		cat = layoutMessages
+	}
+	if _, ok := cat[key]; !ok {
+		return template.HTML(template.HTMLEscapeString("[" + key + "]"))
+	}
+	return formatHTML(cat.Text(key).In(v.Lang), args)
 }
 
 // T picks the French or the English text according to the page language, for
@@ -111,7 +155,40 @@ type Renderer struct {
 	brand     string
 	pages     map[string]*template.Template
 	errorPage *template.Template
+	messages  Catalogue
+	layout    Layout
 }
+
+// Layout is what the shared layout shows around a service's pages
+// besides its brand: all optional, in both languages.
+type Layout struct {
+	// Service replaces "Sésame" as the header's title ("Sésame+").
+	Service Text
+	// Tagline replaces the brand given to NewRenderer, under the title
+	// and in <title>.
+	Tagline Text
+	// Home is where the header's title links ("": no link).
+	Home string
+	// HeaderLinks are shown at the right of the header ("Qu'est-ce que
+	// Sésame ?"), FooterLinks at the bottom of the footer (the
+	// accessibility statement, legal notices, personal data, cookies).
+	HeaderLinks, FooterLinks []Link
+}
+
+// Link is a link of the layout, with its text in both languages and an
+// optional id for tests.
+type Link struct {
+	ID, Href string
+	Text     Text
+}
+
+// SetMessages gives the Renderer its service's catalogue, which templates
+// read as {{.M "key"}}. Call it before serving.
+func (r *Renderer) SetMessages(c Catalogue) { r.messages = c }
+
+// SetLayout sets what the layout shows around the pages. Call it before
+// serving.
+func (r *Renderer) SetLayout(l Layout) { r.layout = l }
 
 // layoutName is the template the layout defines and every render executes.
 // Page files must not define it.
@@ -224,19 +301,40 @@ func (r *Renderer) Render(w http.ResponseWriter, req *http.Request, status int, 
 }
 
 func (r *Renderer) view(req *http.Request, p Page) View {
+	lang := p.Lang
+	if lang == "" && stateOf(req.Context()) != nil {
+		lang = PreferredLang(req)
+	}
 	v := View{
 		Title:         p.Title,
-		Lang:          cleanLang(p.Lang),
+		Lang:          cleanLang(lang),
 		Body:          p.Body,
 		Brand:         r.brand,
 		Theme:         r.theme,
 		IsDSFR:        r.theme == ThemeDSFR,
 		CorrelationID: CorrelationID(req.Context()),
 		Stylesheet:    "neutral.css",
+		Stylesheets:   p.Stylesheets,
+		Service:       "Sésame",
+		Home:          r.layout.Home,
+		messages:      r.messages,
 	}
 	if v.IsDSFR {
 		v.Stylesheet = "dsfr/dsfr.min.css"
 	}
+	if s := r.layout.Service.In(v.Lang); s != "" {
+		v.Service = s
+	}
+	if t := r.layout.Tagline.In(v.Lang); t != "" {
+		v.Brand = t
+	}
+	for _, l := range r.layout.HeaderLinks {
+		v.HeaderLinks = append(v.HeaderLinks, ViewLink{ID: l.ID, Href: l.Href, Text: l.Text.In(v.Lang)})
+	}
+	for _, l := range r.layout.FooterLinks {
+		v.FooterLinks = append(v.FooterLinks, ViewLink{ID: l.ID, Href: l.Href, Text: l.Text.In(v.Lang)})
+	}
+	v.Switch = langSwitch(req, v.Lang)
 	return v
 }
 
@@ -262,7 +360,8 @@ func (r *Renderer) write(w http.ResponseWriter, req *http.Request, status int, t
 
 // funcs are available to every template.
 var funcs = template.FuncMap{
-	"asset": AssetURL,
+	"asset":  AssetURL,
+	"strong": strong,
 }
 
 var langPattern = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$`)
