@@ -103,6 +103,7 @@ func marshalSession(sess *Session) []byte {
 		e.str(s.State)
 	}
 	e.strs(sess.Risk)
+	e.str(sess.Lang)
 	return e
 }
 
@@ -185,6 +186,7 @@ func unmarshalSession(b []byte, sess *Session) error {
 		sess.Served = s
 	}
 	sess.Risk = d.strs()
+	sess.Lang = d.str()
 	if d.bad || len(d.b) != 0 {
 		return errCodec
 	}
