@@ -1,6 +1,8 @@
 package providers
 
 import (
+	"html/template"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -69,11 +71,14 @@ type loginView struct {
 	RequestedACR string
 	ACR          string
 	Scopes       []string
-	// Identities are all the test identities; Common are the short
-	// form's, Others the rest of them, listed below.
-	Identities []Identity
-	Common     []identityRow
-	Others     []identityRow
+	// Identities are all the test identities; CommonHTML are the short
+	// form's, OthersHTML the rest of them, listed below, and
+	// IdentityOptions the datalist of their ids: parts rendered apart
+	// (see loginParts).
+	Identities      []Identity
+	CommonHTML      template.HTML
+	OthersHTML      template.HTML
+	IdentityOptions template.HTML
 	// IdentityID is what was typed in the short form's identity field.
 	IdentityID string
 	Error      string
@@ -81,9 +86,9 @@ type loginView struct {
 	// select when it was refused.
 	Presets       []option
 	PresetInvalid bool
-	// Scenario holds the "Scénario de test" controls; ScenarioOpen unfolds
-	// them, which happens only when one of them was refused.
-	Scenario     []scenarioControl
+	// ScenarioHTML holds the "Scénario de test" controls; ScenarioOpen
+	// unfolds them, which happens only when one of them was refused.
+	ScenarioHTML template.HTML
 	ScenarioOpen bool
 }
 
@@ -113,21 +118,21 @@ func scenarioMessage(err error, lang string) string {
 
 func (s *Server) renderLoginPage(w http.ResponseWriter, r *http.Request, idp *mockIdP, status int, tx string, p pendingLogin, selected, msg string, form url.Values, invalid string) {
 	lang := pageLang(p.Lang)
-	common, others := splitIdentities(s.identities)
-	if selected == "" && len(common) > 0 {
-		selected = common[0].ID
-	}
 	v := loginView{
 		IdPName: idp.cfg.Name, ClientID: p.ClientID, Action: idp.path + "/authorize", Tx: tx,
 		Lang: lang, Switch: "en", SwitchLabel: "English",
 		RequestedACR: p.RequestedACR, ACR: p.ACR, Scopes: p.Scopes,
-		Identities: s.identities, Common: identityRows(common, lang, selected, true), Others: identityRows(others, lang, selected, false),
+		Identities: s.identities,
 		IdentityID: strings.TrimSpace(form.Get(fieldIdentityID)), Error: msg,
 		PresetInvalid: invalid == fieldPreset,
-		Scenario:      scenarioControls(idp, p, form, invalid, lang),
 		// The short form's preset is not in the long form: a refused
 		// preset keeps the long form folded.
 		ScenarioOpen: invalid != "" && invalid != fieldPreset,
+	}
+	if err := s.parts.fill(&v, s.identities, idp, p, selected, form, invalid); err != nil {
+		slog.ErrorContext(r.Context(), "providers: login page", "err", err)
+		s.pages.RenderError(w, r, web.ErrInternal)
+		return
 	}
 	if lang == "en" {
 		v.Switch, v.SwitchLabel = "fr", "Français"

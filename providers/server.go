@@ -53,7 +53,9 @@ type Server struct {
 	identities []Identity
 	byID       map[string]*Identity
 	pages      *web.Renderer
-	handler    http.Handler
+	// parts are the login page's parts rendered once (see loginParts).
+	parts   *loginParts
+	handler http.Handler
 	// backchannel posts logout tokens to the clients.
 	backchannel *http.Client
 	// now is the clock of every expiry and token time; tests move it.
@@ -105,7 +107,11 @@ func New(cfg *config.Providers) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("providers: %w", err)
 	}
-	s := &Server{base: base, identities: idents, byID: map[string]*Identity{}, pages: pages, backchannel: newBackchannelClient(), now: time.Now}
+	parts, err := newLoginParts(idents)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{base: base, identities: idents, byID: map[string]*Identity{}, pages: pages, parts: parts, backchannel: newBackchannelClient(), now: time.Now}
 	for i := range s.identities {
 		s.byID[s.identities[i].ID] = &s.identities[i]
 	}

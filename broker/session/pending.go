@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/sesame-id/sesame/broker/authreq"
@@ -25,6 +24,9 @@ const MaxPendingCookie = 3800
 // flood of /authorize fills nothing. Its id becomes the session's at the
 // choice, where creating the session only if that id is free makes the
 // choice single use.
+//
+// This struct is the JSON an older broker sealed in the cookie, still
+// read during an upgrade; the cookie is now binary (marshalPending).
 type pending struct {
 	ID      string           `json:"id"`
 	CSRF    string           `json:"csrf"`
@@ -58,10 +60,7 @@ func (s *Store) SealPending(sess *Session) (string, error) {
 	if !sess.pending {
 		return "", errors.New("session: a stored session is not pending")
 	}
-	plain, err := json.Marshal(pending{ID: sess.ID, CSRF: sess.CSRF, SID: sess.SID, Request: sess.Request, Created: sess.Created, Banner: sess.Banner, LoginID: sess.LoginID, Risk: sess.Risk})
-	if err != nil {
-		return "", fmt.Errorf("session: encode pending: %w", err)
-	}
+	plain := marshalPending(sess)
 	v := base64.RawURLEncoding.EncodeToString(s.box.Seal(plain, s.pendingAAD()))
 	if len(v) > MaxPendingCookie {
 		return "", ErrPendingTooLarge
@@ -83,11 +82,51 @@ func (s *Store) OpenPending(value string) (*Session, error) {
 	if err != nil {
 		return nil, ErrNotFound
 	}
-	var p pending
-	if err := json.Unmarshal(plain, &p); err != nil || p.Request == nil || p.ID == "" || time.Since(p.Created) > PendingTTL {
+	sess, err := unmarshalPending(plain)
+	if err != nil || sess.Request == nil || sess.ID == "" || time.Since(sess.Created) > PendingTTL {
 		return nil, ErrNotFound
 	}
-	return &Session{ID: p.ID, CSRF: p.CSRF, SID: p.SID, Request: p.Request, Created: p.Created, Banner: p.Banner, LoginID: p.LoginID, Risk: p.Risk, Step: StepAuthorize, pending: true}, nil
+	return sess, nil
+}
+
+// marshalPending encodes what a pending session holds in the binary
+// format of a session record (see codec.go), preceded by its id.
+func marshalPending(sess *Session) []byte {
+	var e encoder = []byte{codecV1}
+	e.str(sess.ID)
+	return append(e, marshalSession(&Session{CSRF: sess.CSRF, SID: sess.SID, Request: sess.Request, Created: sess.Created,
+		Banner: sess.Banner, LoginID: sess.LoginID, Risk: sess.Risk})...)
+}
+
+// unmarshalPending decodes a pending cookie's plaintext: binary, or the
+// JSON of an older broker (a request begun before an upgrade).
+func unmarshalPending(plain []byte) (*Session, error) {
+	sess := &Session{}
+	if len(plain) > 0 && plain[0] == '{' {
+		var p pending
+		if err := json.Unmarshal(plain, &p); err != nil {
+			return nil, err
+		}
+		sess = &Session{ID: p.ID, CSRF: p.CSRF, SID: p.SID, Request: p.Request, Created: p.Created, Banner: p.Banner, LoginID: p.LoginID, Risk: p.Risk}
+	} else {
+		if len(plain) == 0 || plain[0] != codecV1 {
+			return nil, errCodec
+		}
+		d := decoder{b: plain[1:]}
+		id := d.str()
+		if d.bad {
+			return nil, errCodec
+		}
+		if err := unmarshalSession(d.b, sess); err != nil {
+			return nil, err
+		}
+		if sess.Step != "" || sess.IdP != "" || sess.Trip != nil || sess.Login != nil {
+			return nil, errCodec // not a pending session's fields
+		}
+		sess.ID = id
+	}
+	sess.Step, sess.pending = StepAuthorize, true
+	return sess, nil
 }
 
 // NewLoginID names one login for the audit trail: random, naming no one.

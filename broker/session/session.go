@@ -414,9 +414,16 @@ func (s *Store) DeleteDigest(ctx context.Context, kind, d string) error {
 
 // entry seals v under key, bound to it.
 func (s *Store) entry(key string, v any, ttl time.Duration) (store.Entry, error) {
-	plain, err := json.Marshal(v)
-	if err != nil {
-		return store.Entry{}, fmt.Errorf("session: encode: %w", err)
+	var plain []byte
+	if sess, ok := v.(*Session); ok {
+		plain = marshalSession(sess)
+	} else if r, ok := v.(BinaryRecord); ok {
+		plain = marshalRecord(r)
+	} else {
+		var err error
+		if plain, err = json.Marshal(v); err != nil {
+			return store.Entry{}, fmt.Errorf("session: encode: %w", err)
+		}
 	}
 	return store.Entry{Key: key, Value: s.box.Seal(plain, []byte(key)), TTL: ttl}, nil
 }
@@ -445,7 +452,13 @@ func (s *Store) get(ctx context.Context, key string, v any, take bool) ([]byte, 
 func (s *Store) open(ctx context.Context, key string, raw []byte, v any) error {
 	plain, err := s.box.Open(raw, []byte(key))
 	if err == nil {
-		err = json.Unmarshal(plain, v)
+		if sess, ok := v.(*Session); ok {
+			err = unmarshalSession(plain, sess)
+		} else if r, ok := v.(BinaryRecord); ok {
+			err = unmarshalRecord(plain, r)
+		} else {
+			err = json.Unmarshal(plain, v)
+		}
 	}
 	if err != nil {
 		// A value we cannot read (old format, foreign key, garbage) is

@@ -33,7 +33,7 @@ func (s *spy) Write(ctx context.Context, puts []store.Entry, deletes ...string) 
 	return s.Store.Write(ctx, puts, deletes...)
 }
 
-func newStore(t *testing.T, ttl time.Duration, sliding bool) (*Store, *spy) {
+func newStore(t testing.TB, ttl time.Duration, sliding bool) (*Store, *spy) {
 	box, err := seal.New([][]byte{[]byte("0123456789abcdef0123456789abcdef")})
 	if err != nil {
 		t.Fatal(err)

@@ -95,7 +95,7 @@ func New(cfg config.IdP, redirectURL, postLogoutURL string, leeway time.Duration
 		leeway:      leeway,
 		client: &http.Client{
 			Timeout:   timeout,
-			Transport: limitedTransport{http.DefaultTransport},
+			Transport: limitedTransport{idpTransport},
 			// An IdP's token or userinfo endpoint has no business
 			// redirecting us elsewhere.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -606,6 +606,21 @@ func (p *Provider) EndSessionURL(ctx context.Context, idTokenHint, state string)
 	q.Set("state", state)
 	u.RawQuery = q.Encode()
 	return u.String(), true
+}
+
+// idpTransport is the one connection pool to all IdPs. http.DefaultTransport
+// keeps only 2 idle connections per host: under load, every login beyond
+// two in flight at one IdP opened a new TCP connection for its token call
+// and closed it after. This one keeps enough for a busy broker's share of
+// an IdP, and is shared so that two platforms calling one IdP share it too.
+var idpTransport = newIDPTransport()
+
+func newIDPTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 128
+	t.IdleConnTimeout = 90 * time.Second
+	return t
 }
 
 // limitedTransport caps response bodies, so an IdP sending megabytes or

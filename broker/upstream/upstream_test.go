@@ -1004,3 +1004,42 @@ func TestEndSessionURL(t *testing.T) {
 		}
 	})
 }
+
+// Logins in parallel at one IdP reuse their connections: the broker's
+// pool keeps more idle connections per IdP than http.DefaultTransport's 2,
+// which made every exchange beyond two in flight open a connection and
+// close it after.
+func TestExchangeReusesConnections(t *testing.T) {
+	t.Parallel()
+	h := newStoppedIdP(t)
+	var opened atomic.Int32
+	h.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	h.srv.Start()
+	p := h.provider(5 * time.Second)
+	const parallel, rounds = 8, 5
+	for range rounds {
+		var wg sync.WaitGroup
+		errs := make(chan error, parallel)
+		for range parallel {
+			wg.Go(func() {
+				if _, err := p.Exchange(context.Background(), code, verifier, nonce); err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	}
+	// Each exchange holds one connection at a time (token, keys, then
+	// userinfo): a pool of parallel connections serves every round.
+	if n := opened.Load(); n > 2*parallel {
+		t.Errorf("%d connections opened for %d exchanges, %d at a time: connections are not reused", n, parallel*rounds, parallel)
+	}
+}
