@@ -64,6 +64,10 @@ type Broker struct {
 	// MetricsListen serves Prometheus metrics on its own address, which
 	// must not be public; empty: no metrics listener.
 	MetricsListen string `yaml:"metrics_listen"`
+	// Pprof adds Go's profiler (net/http/pprof, under /debug/pprof/) to
+	// the metrics listener, for an operator to see where a broker's CPU
+	// goes under real load. It reveals memory contents: never public.
+	Pprof bool `yaml:"pprof"`
 	// TrustedProxies are the CIDR ranges of the reverse proxies in front
 	// of the broker. A request from one of them is counted, for the
 	// per-IP limits, against the right-most X-Forwarded-For address that

@@ -238,6 +238,9 @@ func (b *Broker) validate(p *Problems) {
 			p.add("broker", "metrics_listen", "expected host:port, got %q", b.MetricsListen)
 		}
 	}
+	if b.Pprof && b.MetricsListen == "" {
+		p.add("broker", "pprof", "the profiler is served on the metrics listener: set metrics_listen too")
+	}
 	for i, cidr := range b.TrustedProxies {
 		if _, err := netip.ParsePrefix(cidr); err != nil {
 			p.add("broker", fmt.Sprintf("trusted_proxies[%d]", i), "%q: expected a CIDR range such as 10.0.0.0/8 or 127.0.0.1/32", cidr)

@@ -227,6 +227,9 @@ func run(cmd string, args []string) error {
 		if addr := cfg.Broker.MetricsListen; addr != "" {
 			mux := http.NewServeMux()
 			mux.Handle("GET /metrics", b.Metrics.Handler())
+			if cfg.Broker.Pprof {
+				mountPprof(mux)
+			}
 			servers = append(servers, server{"metrics", addr, "http://" + addr + "/metrics", mux})
 		}
 	}

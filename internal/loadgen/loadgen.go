@@ -66,6 +66,11 @@ type Options struct {
 	// listening ports; its Redis, if any, by the file's broker.redis.
 	Attach string
 	Config string
+	// ProfileDir, when set, turns on the brokers' profiler (broker.pprof
+	// on a metrics listener) and writes, for each measure, a CPU profile
+	// of every broker over the measured phase there: broker-K.pprof, or
+	// broker-K-of-N.pprof for the scale-out rows. Needs Duration.
+	ProfileDir string
 	// Progress, when set, receives a line as each phase starts.
 	Progress io.Writer
 }
@@ -109,6 +114,9 @@ func (o *Options) check() error {
 	if o.Replicas > 1 && o.Store != "redis" {
 		return fmt.Errorf("-replicas %d needs -store redis: replicas share their sessions through Redis", o.Replicas)
 	}
+	if o.ProfileDir != "" && (o.Attach != "" || o.Duration < time.Second) {
+		return errors.New("-profile needs a stack the bench starts and a -duration of at least 1s: the profile covers the measured seconds")
+	}
 	if o.Rate < 0 {
 		return fmt.Errorf("-rate %v: want a positive rate, or 0 for none", o.Rate)
 	}
@@ -148,7 +156,7 @@ func Run(ctx context.Context, o Options) (_ []*Report, err error) {
 		return []*Report{r}, nil
 	}
 	o.progress("bench: starting the stack (%s store, %d broker(s))", o.Store, o.Replicas)
-	st, err := startStack(ctx, stackOptions{bin: o.Binary, redis: o.Store == "redis", replicas: o.Replicas, logDir: o.KeepDir})
+	st, err := startStack(ctx, stackOptions{bin: o.Binary, redis: o.Store == "redis", replicas: o.Replicas, logDir: o.KeepDir, pprof: o.ProfileDir != ""})
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +173,7 @@ func Run(ctx context.Context, o Options) (_ []*Report, err error) {
 		t.issuer, t.idp, t.idpIssuer, t.clientID, t.secret, t.acr = st.Plus, plusIdP, st.Providers+"/"+plusIdP, plusClientID, "", "eidas2"
 		t.keys = st.plusKeys
 	}
-	sub := &subject{brokerPids: st.BrokerPids(), idpPid: st.idps.cmd.Process.Pid, where: "logs in " + st.dir}
+	sub := &subject{brokerPids: st.BrokerPids(), idpPid: st.idps.cmd.Process.Pid, where: "logs in " + st.dir, profileDir: o.ProfileDir}
 	if st.redis != nil {
 		// The bench reads INFO on one connection of its own, opened
 		// before the first snapshot, so that its HELLO is not counted.
@@ -174,6 +182,14 @@ func Run(ctx context.Context, o Options) (_ []*Report, err error) {
 	}
 	var reports []*Report
 	for k := 1; k <= o.Replicas; k++ {
+		sub.profiles = nil
+		for i, u := range st.Profilers()[:min(k, len(st.Profilers()))] {
+			name := fmt.Sprintf("broker-%d.pprof", i+1)
+			if o.Replicas > 1 {
+				name = fmt.Sprintf("broker-%d-of-%d.pprof", i+1, k)
+			}
+			sub.profiles = append(sub.profiles, profileTarget{url: u, file: name})
+		}
 		if o.Replicas > 1 {
 			st.SetActive(k)
 			o.progress("bench: %d of %d brokers active", k, o.Replicas)
@@ -209,6 +225,10 @@ type subject struct {
 	redis      *redis.Client
 	// where says where to look when the stack fails (its logs).
 	where string
+	// profiles are the brokers' profilers to read over the measure, into
+	// profileDir.
+	profiles   []profileTarget
+	profileDir string
 }
 
 // counters are the CPU times read before and after the measure.
@@ -316,6 +336,7 @@ func measure(ctx context.Context, o Options, sub *subject, t target) (*Report, e
 		runCtx, stop = context.WithTimeout(runCtx, o.Duration)
 		defer stop()
 	}
+	profiled := sub.profile(ctx, o.Duration)
 	var started atomic.Int64
 	t0 := time.Now()
 	for _, u := range users {
@@ -353,6 +374,9 @@ func measure(ctx context.Context, o Options, sub *subject, t target) (*Report, e
 	wg.Wait()
 	after, err := sub.read(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := profiled(); err != nil {
 		return nil, err
 	}
 	if ctx.Err() != nil {

@@ -72,6 +72,8 @@ type Stack struct {
 	RedirectURI string
 	secrets     secrets
 	plusKeys    plusKeys
+	// profilers are the brokers' CPU profile URLs (with -profile).
+	profilers []string
 	// keep leaves the folder (configs, logs) in place at Stop.
 	keep bool
 }
@@ -141,6 +143,8 @@ type stackOptions struct {
 	// logDir, when set, keeps the processes' logs and configs there
 	// instead of a folder removed at the end.
 	logDir string
+	// pprof gives each broker a metrics listener with its profiler.
+	pprof bool
 }
 
 // errPortTaken marks a process that could not bind its port: another
@@ -210,7 +214,7 @@ func (s *Stack) fail(err error) error {
 func (s *Stack) launch(ctx context.Context, o stackOptions, keys map[string]string) error {
 	n := max(1, o.replicas)
 	proxied := o.proxied || n > 1
-	ports, err := freePorts(4 + 2*n)
+	ports, err := freePorts(4 + 3*n)
 	if err != nil {
 		return err
 	}
@@ -236,8 +240,13 @@ func (s *Stack) launch(ctx context.Context, o stackOptions, keys map[string]stri
 		d.RedisURL = s.redis.URL()
 	}
 	var paths []string
+	s.profilers = nil
 	for i := range n {
 		d.StdPort, d.PlusPort = stdListen[i], plusListen[i]
+		if o.pprof {
+			d.MetricsPort = ports[4+2*n+i]
+			s.profilers = append(s.profilers, fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile", d.MetricsPort))
+		}
 		path := filepath.Join(s.dir, fmt.Sprintf("broker-%d.yaml", i+1))
 		if err := writeConfig(path, d); err != nil {
 			return err
@@ -296,6 +305,10 @@ func (s *Stack) SetActive(k int) {
 		rr.active.Store(int64(max(1, min(k, len(rr.proxies)))))
 	}
 }
+
+// Profilers are the brokers' CPU profile URLs, in order; none unless
+// the stack was started with its profilers.
+func (s *Stack) Profilers() []string { return s.profilers }
 
 // BrokerPids are the broker processes' ids.
 func (s *Stack) BrokerPids() []int {
@@ -483,6 +496,7 @@ func (rr *roundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type configData struct {
 	Std, Plus, Providers string
 	StdPort, PlusPort    int
+	MetricsPort          int
 	ProvidersPort        int
 	RedirectURI          string
 	RedisURL             string
@@ -522,6 +536,10 @@ broker:
   session_keys: ["{{.Secrets.Session}}"]
   theme: dsfr
   leeway: 10s
+{{- if .MetricsPort}}
+  metrics_listen: "127.0.0.1:{{.MetricsPort}}"
+  pprof: true
+{{- end}}
   identity_providers:
     - id: impots
       name: impots.gouv.fr

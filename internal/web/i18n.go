@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/text/language"
@@ -47,6 +48,37 @@ var matcher = language.NewMatcher([]language.Tag{language.French, language.Engli
 // Accept-Language header, q-values and all), and "" when none of them is
 // a language we have. Malformed entries are skipped.
 func MatchLang(tags string) string {
+	if tags == "" {
+		return ""
+	}
+	// Browsers send the same few headers on every request: x/text's
+	// parsing and matching is the costly part of a page's language, so
+	// the answers are kept, up to a bound (a header is the client's).
+	if l, ok := matched.Load(tags); ok {
+		return l.(string)
+	}
+	l := matchLang(tags)
+	if len(tags) <= maxMatchedLen && matchedN.Load() < maxMatched {
+		if _, loaded := matched.LoadOrStore(tags, l); !loaded {
+			matchedN.Add(1)
+		}
+	}
+	return l
+}
+
+// matched keeps MatchLang's answers: at most maxMatched of them, for
+// lists of at most maxMatchedLen bytes.
+var (
+	matched  sync.Map
+	matchedN atomic.Int32
+)
+
+const (
+	maxMatched    = 4096
+	maxMatchedLen = 256
+)
+
+func matchLang(tags string) string {
 	var desired []language.Tag
 	if strings.ContainsAny(tags, ",;") {
 		parsed, q, err := language.ParseAcceptLanguage(tags)

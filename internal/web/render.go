@@ -157,6 +157,7 @@ type Renderer struct {
 	errorPage *template.Template
 	messages  Catalogue
 	layout    Layout
+	frames    frames
 }
 
 // Layout is what the shared layout shows around a service's pages
@@ -184,11 +185,11 @@ type Link struct {
 
 // SetMessages gives the Renderer its service's catalogue, which templates
 // read as {{.M "key"}}. Call it before serving.
-func (r *Renderer) SetMessages(c Catalogue) { r.messages = c }
+func (r *Renderer) SetMessages(c Catalogue) { r.messages = c; r.frames.reset() }
 
 // SetLayout sets what the layout shows around the pages. Call it before
 // serving.
-func (r *Renderer) SetLayout(l Layout) { r.layout = l }
+func (r *Renderer) SetLayout(l Layout) { r.layout = l; r.frames.reset() }
 
 // layoutName is the template the layout defines and every render executes.
 // Page files must not define it.
@@ -215,6 +216,13 @@ func NewRenderer(theme Theme, brand string, pages fs.FS, pattern string) (*Rende
 		theme: theme,
 		brand: strings.TrimSpace(brand),
 		pages: map[string]*template.Template{},
+	}
+	src, err := fs.ReadFile(templateFS, "templates/layout.html")
+	if err != nil {
+		return nil, fmt.Errorf("web: layout: %w", err)
+	}
+	if r.frames.tmpl, err = frameTemplate(layout, string(src)); err != nil {
+		return nil, err
 	}
 	if r.errorPage, err = parsePage(layout, templateFS, "templates/error.html"); err != nil {
 		return nil, err
@@ -342,7 +350,7 @@ func (r *Renderer) view(req *http.Request, p Page) View {
 // nothing has been sent yet.
 func (r *Renderer) write(w http.ResponseWriter, req *http.Request, status int, t *template.Template, p Page) error {
 	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, layoutName, r.view(req, p)); err != nil {
+	if err := r.execute(&buf, t, r.view(req, p)); err != nil {
 		return err
 	}
 	policy := r.Policy
