@@ -176,6 +176,7 @@ type component struct {
 	cfgPath   string // as the container reads it
 	cfg       *config.Config
 	env       map[string]string // the container's env, resolved from the Secret
+	runtime   []string          // the container's Go runtime env (GOGC, GOMEMLIMIT), NAME=value
 }
 
 // loadComponent finds the container's config file through its -config
@@ -205,6 +206,14 @@ func loadComponent(t *testing.T, r *rendered, name, part string) *component {
 	}
 	c.cfgText = text
 	for _, e := range c.container.Env {
+		// Go's runtime settings are plain values, not secrets.
+		if e.Name == "GOGC" || e.Name == "GOMEMLIMIT" {
+			if e.Value == "" || e.ValueFrom != nil {
+				t.Errorf("%s: env %s: want a plain value, got %+v", name, e.Name, e)
+			}
+			c.runtime = append(c.runtime, e.Name+"="+e.Value)
+			continue
+		}
 		ref := e.ValueFrom
 		if ref == nil || ref.SecretKeyRef == nil {
 			t.Errorf("%s: env %s is not from a Secret", name, e.Name)
@@ -575,6 +584,9 @@ func TestChartServes(t *testing.T) {
 	})
 	broker := loadComponent(t, r, release+"-broker", "broker")
 	dash := loadComponent(t, r, release+"-dashboard", "dashboard")
+	if want := []string{"GOGC=400", "GOMEMLIMIT=460MiB"}; !slices.Equal(broker.runtime, want) {
+		t.Errorf("broker: Go runtime env %v, want the chart's defaults %v", broker.runtime, want)
+	}
 	bp := runComponent(t, r, broker)
 	dp := runComponent(t, r, dash)
 
@@ -678,5 +690,12 @@ func runComponent(t *testing.T, r *rendered, c *component) *proc {
 	} else {
 		t.Fatalf("%s: config %s is not under /etc/sesame/config", c.dep.Name, c.cfgPath)
 	}
-	return startSesame(t, c.env, args...)
+	// The process gets the Go runtime settings too: a value Go refuses
+	// (GOMEMLIMIT=512M, say) stops it at start, as it would the pod.
+	env := maps.Clone(c.env)
+	for _, kv := range c.runtime {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	return startSesame(t, env, args...)
 }
