@@ -456,6 +456,10 @@ type Providers struct {
 	// CivilRegistry, when set, serves the mock civil registry (RNIPP)
 	// under BaseURL/rnipp/.
 	CivilRegistry *MockCivilRegistry `yaml:"civil_registry"`
+	// Pprof serves Go's profiler under BaseURL/debug/pprof/, for load
+	// tests of the mocks themselves (sesame bench -profile). The mocks
+	// are never deployed in production; leave it off anywhere public.
+	Pprof bool `yaml:"pprof"`
 }
 
 // MockDataProviderAPIs are the APIs the mock data providers know; a data

@@ -46,7 +46,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.KeepDir, "keep", "", "keep the processes' configs and logs in this folder")
 	fs.StringVar(&o.Attach, "attach", "", "instead of starting a stack, log in at this running standard platform's issuer (e.g. http://localhost:8000 for make run)")
 	fs.StringVar(&o.Config, "config", "", "with -attach: the config file the stack runs (e.g. config/dev.yaml), for the SP the bench plays, the mock IdP and Redis")
-	fs.StringVar(&o.ProfileDir, "profile", "", "write each broker's CPU profile over the measure to this folder (broker-1.pprof …; go tool pprof)")
+	fs.StringVar(&o.ProfileDir, "profile", "", "write the CPU profiles of each broker and of the mock IdPs over the measure to this folder (broker-1.pprof, idps.pprof; go tool pprof)")
 	asJSON := fs.Bool("json", false, "print the reports as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write the generator's own CPU profile to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {

@@ -246,6 +246,12 @@ func run(cmd string, args []string) error {
 			return err
 		}
 		defer closeNode()
+		if cfg.Providers.Pprof {
+			mux := http.NewServeMux()
+			mountPprof(mux)
+			mux.Handle("/", h)
+			h = mux
+		}
 		servers = append(servers, server{"mock IdPs", cfg.Providers.Listen, cfg.Providers.BaseURL, h})
 	}
 	if want("demo-sp") {

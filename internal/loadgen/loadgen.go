@@ -66,10 +66,11 @@ type Options struct {
 	// listening ports; its Redis, if any, by the file's broker.redis.
 	Attach string
 	Config string
-	// ProfileDir, when set, turns on the brokers' profiler (broker.pprof
-	// on a metrics listener) and writes, for each measure, a CPU profile
-	// of every broker over the measured phase there: broker-K.pprof, or
-	// broker-K-of-N.pprof for the scale-out rows. Needs Duration.
+	// ProfileDir, when set, turns on the profilers (broker.pprof on a
+	// metrics listener, providers.pprof) and writes, for each measure, a
+	// CPU profile of every broker and of the mock IdPs over the measured
+	// phase there: broker-K.pprof and idps.pprof, or broker-K-of-N.pprof
+	// and idps-of-N.pprof for the scale-out rows. Needs Duration.
 	ProfileDir string
 	// Progress, when set, receives a line as each phase starts.
 	Progress io.Writer
@@ -187,6 +188,13 @@ func Run(ctx context.Context, o Options) (_ []*Report, err error) {
 			name := fmt.Sprintf("broker-%d.pprof", i+1)
 			if o.Replicas > 1 {
 				name = fmt.Sprintf("broker-%d-of-%d.pprof", i+1, k)
+			}
+			sub.profiles = append(sub.profiles, profileTarget{url: u, file: name})
+		}
+		if u := st.IdPProfiler(); u != "" {
+			name := "idps.pprof"
+			if o.Replicas > 1 {
+				name = fmt.Sprintf("idps-of-%d.pprof", k)
 			}
 			sub.profiles = append(sub.profiles, profileTarget{url: u, file: name})
 		}

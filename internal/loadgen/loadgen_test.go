@@ -201,19 +201,21 @@ func TestBenchRefusesBadOptions(t *testing.T) {
 }
 
 // TestBenchProfile: with ProfileDir the broker serves its profiler on a
-// metrics listener and the bench writes the broker's CPU profile over
-// the measure, a gzipped pprof file.
+// metrics listener, the mock IdPs on their own, and the bench writes
+// both CPU profiles over the measure, gzipped pprof files.
 func TestBenchProfile(t *testing.T) {
 	dir := t.TempDir()
 	r := runBench(t, Options{Users: 2, Duration: 2 * time.Second, Platform: "std", Store: "memory", Replicas: 1, ProfileDir: dir})
 	if r.Logins == 0 || r.Failed != 0 {
 		t.Errorf("%d logins, %d failed", r.Logins, r.Failed)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "broker-1.pprof"))
-	if err != nil {
-		t.Fatalf("the broker's profile: %v", err)
-	}
-	if len(b) < 100 || b[0] != 0x1f || b[1] != 0x8b {
-		t.Errorf("broker-1.pprof is %d bytes starting %x, want a gzipped profile", len(b), b[:min(4, len(b))])
+	for _, f := range []string{"broker-1.pprof", "idps.pprof"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatalf("profile: %v", err)
+		}
+		if len(b) < 100 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("%s is %d bytes starting %x, want a gzipped profile", f, len(b), b[:min(4, len(b))])
+		}
 	}
 }

@@ -310,6 +310,15 @@ func (s *Stack) SetActive(k int) {
 // the stack was started with its profilers.
 func (s *Stack) Profilers() []string { return s.profilers }
 
+// IdPProfiler is the mock IdPs' CPU profile URL ("" unless the stack was
+// started with its profilers).
+func (s *Stack) IdPProfiler() string {
+	if len(s.profilers) == 0 {
+		return ""
+	}
+	return s.Providers + "/debug/pprof/profile"
+}
+
 // BrokerPids are the broker processes' ids.
 func (s *Stack) BrokerPids() []int {
 	var out []int
@@ -599,6 +608,9 @@ broker:
 providers:
   listen: "127.0.0.1:{{.ProvidersPort}}"
   base_url: "{{.Providers}}"
+{{- if .MetricsPort}}
+  pprof: true
+{{- end}}
   idps:
     - id: impots
       name: impots.gouv.fr (mock)
