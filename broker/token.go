@@ -57,24 +57,30 @@ func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 		p.tokenError(w, r, oidcerr.New(oidcerr.InvalidRequest, "code is missing or invalid"))
 		return
 	}
+	// The code is read, checked, then spent on its token in one write; a
+	// check that fails spends it too.
 	var g grant
-	if err := p.sessions.TakeRecord(r.Context(), "code", code, &g); err != nil {
+	raw, spentOn, err := p.sessions.Code(r.Context(), code, &g)
+	if err != nil {
 		if errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrCorrupt) {
-			p.revokeReplayed(r, code)
-			p.tokenError(w, r, oidcerr.New(oidcerr.InvalidGrant, "the code is invalid, expired or already used"))
+			p.revokeReplayed(r, code, spentOn)
+			p.tokenError(w, r, errCodeUsed())
 			return
 		}
 		p.tokenError(w, r, storeOAuthError(err))
 		return
 	}
-	if oerr := checkGrant(&g, sp, form); oerr != nil {
-		p.tokenError(w, r, oerr)
-		return
-	}
+	oerr := checkGrant(&g, sp, form)
 	// A code bound to a DPoP key at PAR (or by dpop_jkt) is redeemed
 	// with that key only; the token is bound to the proof's key.
-	if g.JKT != "" && g.JKT != jkt {
-		p.tokenError(w, r, oidcerr.New(oidcerr.InvalidGrant, "the DPoP key differs from the one the authorization request was bound to"))
+	if oerr == nil && g.JKT != "" && g.JKT != jkt {
+		oerr = oidcerr.New(oidcerr.InvalidGrant, "the DPoP key differs from the one the authorization request was bound to")
+	}
+	if oerr != nil {
+		if err := p.sessions.DropCode(r.Context(), code); err != nil {
+			p.log.WarnContext(r.Context(), "spend a refused code", "err", err)
+		}
+		p.tokenError(w, r, oerr)
 		return
 	}
 	g.JKT = jkt
@@ -86,15 +92,23 @@ func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 	atTTL := p.accessTokenTTL()
 	now := time.Now().UTC().Truncate(time.Second)
 	g.IssuedAt, g.Expiry, g.JTI = now, now.Add(atTTL), session.NewID()[:22]
-	// The token and a marker naming it from the code, so that a replay of
-	// the code revokes it (RFC 6749 §4.1.2), in one round trip. The
-	// marker holds the token's hash only.
+	// The token, and the code spent on it: its key then names the token,
+	// so that a replay of the code revokes it (RFC 6749 §4.1.2). One
+	// round trip, one write; of parallel redemptions one wins.
 	accessToken, rec, err := p.sessions.NewToken(g.SID, g.ClientID, &g, atTTL)
+	var won bool
 	if err == nil {
-		err = p.sessions.Write(r.Context(), rec, p.sessions.Marker("spent", code, session.TokenRef(accessToken), atTTL))
+		won, err = p.sessions.SpendCode(r.Context(), code, raw, session.TokenRef(accessToken), atTTL, rec)
 	}
 	if err != nil {
 		p.tokenError(w, r, storeOAuthError(err))
+		return
+	}
+	if !won {
+		// Another redemption of this code won meanwhile: a replay.
+		_, spentOn, _ := p.sessions.Code(r.Context(), code, &grant{})
+		p.revokeReplayed(r, code, spentOn)
+		p.tokenError(w, r, errCodeUsed())
 		return
 	}
 	idToken, err := p.idToken(r.Context(), sp, &g, accessToken)
@@ -186,10 +200,21 @@ func checkGrant(g *grant, sp *config.SP, form url.Values) *oidcerr.Error {
 }
 
 // revokeReplayed revokes the access token a replayed code issued.
-func (p *Platform) revokeReplayed(r *http.Request, code string) {
-	at, err := p.sessions.GetMarker(r.Context(), "spent", code)
-	if err != nil {
-		return
+// errCodeUsed answers a code that is unknown, expired or spent.
+func errCodeUsed() *oidcerr.Error {
+	return oidcerr.New(oidcerr.InvalidGrant, "the code is invalid, expired or already used")
+}
+
+// revokeReplayed revokes the access token a replayed code was spent on:
+// spentOn, read from the code's key, or, for a code spent by a broker
+// of an earlier version, the marker it wrote beside the code.
+func (p *Platform) revokeReplayed(r *http.Request, code, spentOn string) {
+	at := spentOn
+	if at == "" {
+		var err error
+		if at, err = p.sessions.GetMarker(r.Context(), "spent", code); err != nil {
+			return
+		}
 	}
 	if err := p.sessions.DeleteToken(r.Context(), at); err != nil {
 		p.log.WarnContext(r.Context(), "revoke token of replayed code", "err", err)

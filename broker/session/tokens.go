@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -77,4 +78,59 @@ func (s *Store) RevokeTokens(sid string, clients []string, ttl time.Duration) []
 		out = append(out, store.Entry{Key: s.revokedKey(tokenTag(sid, c)), Value: []byte("1"), TTL: ttl})
 	}
 	return out
+}
+
+// spentPrefix starts what a redeemed code's key keeps: the reference of
+// the access token it was spent on. A sealed value never starts so (its
+// first byte is the seal format's version, 0x01).
+const spentPrefix = "spent:"
+
+func (s *Store) codeKey(code string) string { return s.ns + "code:" + digest(code) }
+
+// Code reads the grant of an authorization code into v without spending
+// it, and returns the stored value for SpendCode to compare with. A code
+// already redeemed returns spentOn, the reference of the access token it
+// was spent on (see TokenRef), and ErrNotFound.
+func (s *Store) Code(ctx context.Context, code string, v any) (raw []byte, spentOn string, err error) {
+	key := s.codeKey(code)
+	raw, err = s.kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, "", ErrNotFound
+	case err != nil:
+		return nil, "", fmt.Errorf("session: read code: %w", err)
+	}
+	if ref, spent := strings.CutPrefix(string(raw), spentPrefix); spent {
+		return nil, ref, ErrNotFound
+	}
+	if err := s.open(ctx, key, raw, v); err != nil {
+		return nil, "", err
+	}
+	return raw, "", nil
+}
+
+// SpendCode marks a code read by Code as spent on the access token ref,
+// only if its key still holds raw, and writes records (the token's) in
+// the same round trip: one write for the token step. It reports whether
+// this request spent the code: of parallel redemptions, on any replicas,
+// one wins. The records are written whatever the outcome, which is
+// harmless: the loser's token is a secret nobody was given. The mark
+// lives ttl (the token's life), so that a replay of the code within it
+// can revoke the token.
+func (s *Store) SpendCode(ctx context.Context, code string, raw []byte, ref string, ttl time.Duration, records ...store.Entry) (bool, error) {
+	mark := store.Entry{Key: s.codeKey(code), Value: []byte(spentPrefix + ref), TTL: ttl}
+	won, err := s.kv.Swap(ctx, raw, mark, records)
+	if err != nil {
+		return false, fmt.Errorf("session: spend code: %w", err)
+	}
+	return won, nil
+}
+
+// DropCode spends a code without a token: a redemption that failed its
+// checks still uses it up.
+func (s *Store) DropCode(ctx context.Context, code string) error {
+	if err := s.kv.Delete(ctx, s.codeKey(code)); err != nil {
+		return fmt.Errorf("session: drop code: %w", err)
+	}
+	return nil
 }
