@@ -199,7 +199,6 @@ func checkGrant(g *grant, sp *config.SP, form url.Values) *oidcerr.Error {
 	return nil
 }
 
-// revokeReplayed revokes the access token a replayed code issued.
 // errCodeUsed answers a code that is unknown, expired or spent.
 func errCodeUsed() *oidcerr.Error {
 	return oidcerr.New(oidcerr.InvalidGrant, "the code is invalid, expired or already used")

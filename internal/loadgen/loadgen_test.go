@@ -188,6 +188,8 @@ func TestBenchRefusesBadOptions(t *testing.T) {
 		{"attach without config", func(o *Options) { o.Attach = "http://localhost:8000" }, "-attach needs -config"},
 		{"attach plus", func(o *Options) { o.Attach, o.Config, o.Platform = "http://localhost:8000", "x.yaml", "plus" }, "standard platform only"},
 		{"config without attach", func(o *Options) { o.Config = "x.yaml" }, "-config goes with -attach"},
+		{"profile attached", func(o *Options) { o.Attach, o.Config, o.ProfileDir = "http://localhost:8000", "x.yaml", "p" }, "-profile needs a stack the bench starts"},
+		{"profile without duration", func(o *Options) { o.Duration, o.Logins, o.ProfileDir = 0, 10, "p" }, "-profile needs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := base
