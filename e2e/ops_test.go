@@ -518,13 +518,28 @@ func TestE2EReplicaKilled(t *testing.T) {
 	resume := make(chan struct{})
 	paused := make(chan struct{}, 20)
 	pausedErrs := make(chan error, 20)
+	// A paused citizen whose next page is the balancer's "no healthy
+	// replica" (for an instant: a loaded machine made the live one miss
+	// two probes) reloads it once, as a person would: that request never
+	// reached a broker. The broker's own answers are never retried.
+	var pausedReloads atomic.Int32
+	balancerRetry := func(e *opsStepError) bool {
+		if e.status != http.StatusServiceUnavailable || e.code != "" {
+			return false
+		}
+		if pausedReloads.Add(1) > 20 {
+			return false
+		}
+		time.Sleep(1500 * time.Millisecond)
+		return true
+	}
 	for i := range 20 {
 		at := "idp login"
 		if i%2 == 1 {
 			at = "consent"
 		}
 		go func() {
-			pausedErrs <- opsLogin(st.Broker, st.Clients[demoSPID], nil, func(step string) {
+			pausedErrs <- opsLogin(st.Broker, st.Clients[demoSPID], balancerRetry, func(step string) {
 				if step == at {
 					paused <- struct{}{}
 					<-resume
@@ -605,6 +620,9 @@ func TestE2EReplicaKilled(t *testing.T) {
 	}
 	for _, err := range pausedFailed {
 		t.Errorf("a login under way at the kill did not finish on the live replica: %v", err)
+	}
+	if n := pausedReloads.Load(); n > 0 {
+		t.Logf("paused citizens reloaded the balancer's error page %d time(s)", n)
 	}
 
 	var okBefore, okAcross, okAfter int
