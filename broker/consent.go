@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sesame-id/sesame/broker/identity"
@@ -251,7 +252,7 @@ func (p *Platform) issueCode(w http.ResponseWriter, r *http.Request, sess *sessi
 	to := p.successURL(req.RedirectURI, code, req.State)
 	sess.Lang = loginLang(sess)
 	sess.Request, sess.Step = nil, session.StepDone
-	sess.Issued, sess.IssuedAt = to, time.Now().UTC()
+	sess.Issued, sess.IssuedAt = code, time.Now().UTC()
 	sess.Served = &session.Served{ClientID: req.ClientID, RedirectURI: req.RedirectURI, State: req.State}
 	if !single {
 		if err := p.sessions.Commit(r.Context(), sess, []store.Entry{rec}); err != nil {
@@ -285,8 +286,14 @@ func (p *Platform) issueCode(w http.ResponseWriter, r *http.Request, sess *sessi
 // winner's, while that code can still be redeemed.
 func (p *Platform) followCode(w http.ResponseWriter, r *http.Request, sess *session.Session) {
 	switch {
-	case sess.Step == session.StepDone && sess.Issued != "" && time.Since(sess.IssuedAt) < p.cfg.CodeTTL.D(30*time.Second):
-		redirect(w, r, sess.Issued)
+	case sess.Step == session.StepDone && sess.Issued != "" && sess.Served != nil && time.Since(sess.IssuedAt) < p.cfg.CodeTTL.D(30*time.Second):
+		to := sess.Issued
+		if !strings.Contains(to, "?") {
+			// The code alone, as this broker keeps it; an older one kept
+			// the whole redirect.
+			to = p.successURL(sess.Served.RedirectURI, to, sess.Served.State)
+		}
+		redirect(w, r, to)
 	default:
 		p.stale(w, r, sess, errBadStep, nil)
 	}

@@ -155,8 +155,9 @@ func TestRecoveryConsentPostedAgain(t *testing.T) {
 		t.Fatalf("consent: %d to %q, want a code", first.StatusCode, first.Header.Get("Location"))
 	}
 	again, _ := teststack.Post(t, r.Browser, r.BrokerURL+"/authorize/consent", form)
-	if time.Since(issued) < codeTTL && (again.StatusCode != http.StatusSeeOther || code(again) != code(first)) {
-		t.Fatalf("consent posted again within code_ttl: %d to %q, want the first code", again.StatusCode, again.Header.Get("Location"))
+	// The same redirect: code, state and iss.
+	if time.Since(issued) < codeTTL && (again.StatusCode != http.StatusSeeOther || again.Header.Get("Location") != first.Header.Get("Location")) {
+		t.Fatalf("consent posted again within code_ttl: %d to %q, want the first redirect %q", again.StatusCode, again.Header.Get("Location"), first.Header.Get("Location"))
 	}
 	time.Sleep(time.Until(issued.Add(codeTTL + 200*time.Millisecond)))
 	late, body := teststack.Post(t, r.Browser, r.BrokerURL+"/authorize/consent", form)

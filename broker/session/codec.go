@@ -1,9 +1,11 @@
 package session
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/sesame-id/sesame/broker/authreq"
@@ -26,19 +28,35 @@ import (
 // adding it here, at the end of its struct's list; TestCodecEveryField
 // fails until then.
 
-// codecV1 is the first byte of a binary session record.
-const codecV1 = 1
+// codecV1 is the first byte of a binary session record; codecV2 that of
+// one whose CSRF, SID, LoginID, Issued and Login.UpstreamIDToken are
+// written as bytes where they are base64url (see encoder.b64), the only
+// difference. Both are read; a session is written as v2. Other
+// records (BinaryRecord, pending requests) stay v1.
+const (
+	codecV1 = 1
+	codecV2 = 2
+)
 
 // errCodec is a binary record that does not decode: truncated, or written
 // by a newer version.
 var errCodec = errors.New("session: bad binary record")
 
 // marshalSession encodes sess in the binary format.
-func marshalSession(sess *Session) []byte {
+func marshalSession(sess *Session) []byte { return marshalSessionAs(sess, codecV2) }
+
+// marshalSessionAs encodes sess in the binary format of a version: v1 is
+// what an older broker wrote.
+func marshalSessionAs(sess *Session, version byte) []byte {
 	e := encoder(make([]byte, 0, 1024))
-	e = append(e, codecV1)
+	e = append(e, version)
+	// v2 writes the random ids and the id_token as bytes (see b64).
+	str64 := e.str
+	if version == codecV2 {
+		str64 = e.b64
+	}
 	e.str(string(sess.Step))
-	e.str(sess.CSRF)
+	str64(sess.CSRF)
 	e.present(sess.Request != nil)
 	if r := sess.Request; r != nil {
 		e.str(r.ClientID)
@@ -86,15 +104,15 @@ func marshalSession(sess *Session) []byte {
 		e.str(l.ACR)
 		e.strs(l.AMR)
 		e.time(l.AuthTime)
-		e.str(l.UpstreamIDToken)
+		str64(l.UpstreamIDToken)
 		e.str(l.CivilRegistry)
 	}
 	e.bool(sess.Reused)
 	e.time(sess.Created)
-	e.str(sess.SID)
+	str64(sess.SID)
 	e.strs(sess.Clients)
-	e.str(sess.LoginID)
-	e.str(sess.Issued)
+	str64(sess.LoginID)
+	str64(sess.Issued)
 	e.time(sess.IssuedAt)
 	e.present(sess.Served != nil)
 	if s := sess.Served; s != nil {
@@ -112,12 +130,16 @@ func unmarshalSession(b []byte, sess *Session) error {
 	if len(b) > 0 && b[0] == '{' {
 		return json.Unmarshal(b, sess)
 	}
-	if len(b) == 0 || b[0] != codecV1 {
+	if len(b) == 0 || (b[0] != codecV1 && b[0] != codecV2) {
 		return errCodec
 	}
 	d := decoder{b: b[1:]}
+	str64 := d.str
+	if b[0] == codecV2 {
+		str64 = d.b64
+	}
 	sess.Step = Step(d.str())
-	sess.CSRF = d.str()
+	sess.CSRF = str64()
 	if d.present() {
 		r := &authreq.Request{}
 		r.ClientID = d.str()
@@ -167,16 +189,16 @@ func unmarshalSession(b []byte, sess *Session) error {
 		l.ACR = d.str()
 		l.AMR = d.strs()
 		l.AuthTime = d.time()
-		l.UpstreamIDToken = d.str()
+		l.UpstreamIDToken = str64()
 		l.CivilRegistry = d.str()
 		sess.Login = l
 	}
 	sess.Reused = d.bool()
 	sess.Created = d.time()
-	sess.SID = d.str()
+	sess.SID = str64()
 	sess.Clients = d.strs()
-	sess.LoginID = d.str()
-	sess.Issued = d.str()
+	sess.LoginID = str64()
+	sess.Issued = str64()
 	sess.IssuedAt = d.time()
 	if d.present() {
 		s := &Served{}
@@ -258,6 +280,33 @@ func (e *encoder) str(s string) {
 	*e = append(*e, s...)
 }
 
+// b64 writes a string of one to five base64url parts joined by dots (a
+// compact JWS or JWE, a random id) as its parts' bytes, a quarter shorter
+// than their text: the IdP's id_token, kept for its end_session's
+// id_token_hint, is the largest field of a logged-in session. A first
+// byte of 0 is a string kept as it is (empty, or not canonical base64url,
+// which could not be written back alike); otherwise it is the number of
+// parts.
+func (e *encoder) b64(s string) {
+	parts := strings.Split(s, ".")
+	if s == "" || len(parts) > 5 {
+		*e = append(*e, 0)
+		e.str(s)
+		return
+	}
+	mark := len(*e)
+	*e = append(*e, byte(len(parts)))
+	for _, part := range parts {
+		raw, err := base64.RawURLEncoding.DecodeString(part)
+		if err != nil || base64.RawURLEncoding.EncodeToString(raw) != part {
+			*e = append((*e)[:mark], 0)
+			e.str(s)
+			return
+		}
+		e.str(string(raw))
+	}
+}
+
 func (e *encoder) strs(v []string) {
 	if v == nil {
 		*e = append(*e, 0)
@@ -321,6 +370,32 @@ func (d *decoder) str() string {
 	s := string(d.b[:n])
 	d.b = d.b[n:]
 	return s
+}
+
+// b64 reads what encoder.b64 wrote.
+func (d *decoder) b64() string {
+	if d.bad || len(d.b) == 0 {
+		d.bad = true
+		return ""
+	}
+	n := d.b[0]
+	d.b = d.b[1:]
+	if n == 0 {
+		return d.str()
+	}
+	if n > 5 {
+		d.bad = true
+		return ""
+	}
+	var out []byte
+	for i := range int(n) {
+		part := d.str()
+		if i > 0 {
+			out = append(out, '.')
+		}
+		out = base64.RawURLEncoding.AppendEncode(out, []byte(part))
+	}
+	return string(out)
 }
 
 func (d *decoder) strs() []string {

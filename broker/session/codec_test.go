@@ -128,7 +128,7 @@ func TestLoadsJSONSessionOfOlderBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, err := s.box.Open(raw, []byte(key)); err != nil || p[0] != codecV1 {
+	if p, err := s.box.Open(raw, []byte(key)); err != nil || p[0] != codecV2 {
 		t.Fatalf("rewritten record is not binary: %v %q", err, p[:1])
 	}
 }
@@ -166,5 +166,75 @@ func TestPendingCookieOfOlderBroker(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, sess) {
 		t.Fatalf("JSON pending cookie:\n in  %+v\n out %+v", sess, got)
+	}
+}
+
+// The IdP's id_token and the random ids are stored as their parts'
+// bytes, and read back as the very text they were, whatever it is.
+func TestCodecB64(t *testing.T) {
+	part := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i*7 + n)
+		}
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	jws := part(36) + "." + part(400) + "." + part(64)
+	for _, tc := range []struct {
+		name, text string
+		compact    bool
+	}{
+		{"JWS", jws, true},
+		{"JWE", part(20) + ".." + part(12) + "." + part(300) + "." + part(16), true},
+		{"random id", NewID(), true},
+		{"empty", "", false},
+		{"padded", part(36) + "." + part(400) + "=." + part(64), false},
+		{"non-canonical bits", "AB." + part(40) + "." + part(40), false},
+		{"standard base64", part(36) + "." + part(40) + "+/." + part(40), false},
+		{"six parts", jws + "." + part(8) + "." + part(8) + "." + part(8), false},
+		{"text", "not base64!", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var e encoder
+			e.b64(tc.text)
+			d := decoder{b: e}
+			if got := d.b64(); d.bad || len(d.b) != 0 || got != tc.text {
+				t.Fatalf("%q read back as %q (bad %v, %d bytes left)", tc.text, got, d.bad, len(d.b))
+			}
+			var plain encoder
+			plain.str(tc.text)
+			if saved := len(plain) - len(e); tc.compact && saved < len(tc.text)/5 {
+				t.Errorf("%d bytes saved on %d", saved, len(tc.text))
+			} else if !tc.compact && saved != -1 {
+				t.Errorf("kept as text, yet %d bytes saved (want -1, the marker)", saved)
+			}
+			for n := range len(e) {
+				d := decoder{b: e[:n]}
+				if d.b64(); !d.bad {
+					t.Fatalf("truncated to %d of %d bytes, read", n, len(e))
+				}
+			}
+		})
+	}
+	// A real session with a real-looking id_token survives the record.
+	in := filled(t)
+	in.Login.UpstreamIDToken, in.CSRF, in.SID, in.LoginID = jws, NewID(), NewID()[:22], NewID()[:22]
+	out := &Session{}
+	if err := unmarshalSession(marshalSession(in), out); err != nil || !reflect.DeepEqual(in, out) {
+		t.Fatalf("session with an id_token: %v", err)
+	}
+	if v1, v2 := len(marshalSessionAs(in, codecV1)), len(marshalSession(in)); v1-v2 < len(jws)/5 {
+		t.Errorf("v2 record %d bytes, v1 %d", v2, v1)
+	}
+}
+
+// A session an older broker wrote (v1, ids and id_token as text) still
+// reads.
+func TestCodecReadsV1(t *testing.T) {
+	in := filled(t)
+	in.Login.UpstreamIDToken, in.CSRF = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln", NewID()
+	out := &Session{}
+	if err := unmarshalSession(marshalSessionAs(in, codecV1), out); err != nil || !reflect.DeepEqual(in, out) {
+		t.Fatalf("v1 record: %v\n in  %+v\n out %+v", err, in, out)
 	}
 }

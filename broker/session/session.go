@@ -72,10 +72,10 @@ type Session struct {
 	// LoginID joins the audit events of the authorization request under
 	// way (see internal/audit); a new one for each request.
 	LoginID string `json:"lid,omitempty"`
-	// Issued is the redirect that carried the code of the request just
-	// served, so that the loser of a race on the consent step (a double
+	// Issued is the code of the request just served (Served says where it
+	// went), so that the loser of a race on the consent step (a double
 	// click) sends the browser where the winner did, and no second code
-	// exists.
+	// exists. A broker before this one kept the whole redirect here.
 	Issued   string    `json:"issued,omitempty"`
 	IssuedAt time.Time `json:"issued_at,omitzero"`
 	// Served is the last request this session answered (its SP,
