@@ -297,8 +297,10 @@ func (e *encoder) b64(s string) {
 	mark := len(*e)
 	*e = append(*e, byte(len(parts)))
 	for _, part := range parts {
-		raw, err := base64.RawURLEncoding.DecodeString(part)
-		if err != nil || base64.RawURLEncoding.EncodeToString(raw) != part {
+		// Strict refuses non-zero trailing bits; the length check, the
+		// line breaks a decoder skips: what is left encodes back alike.
+		raw, err := b64Strict.DecodeString(part)
+		if err != nil || b64Strict.EncodedLen(len(raw)) != len(part) {
 			*e = append((*e)[:mark], 0)
 			e.str(s)
 			return
@@ -371,6 +373,9 @@ func (d *decoder) str() string {
 	d.b = d.b[n:]
 	return s
 }
+
+// b64Strict is the alphabet of encoder.b64.
+var b64Strict = base64.RawURLEncoding.Strict()
 
 // b64 reads what encoder.b64 wrote.
 func (d *decoder) b64() string {

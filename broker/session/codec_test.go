@@ -190,6 +190,7 @@ func TestCodecB64(t *testing.T) {
 		{"empty", "", false},
 		{"padded", part(36) + "." + part(400) + "=." + part(64), false},
 		{"non-canonical bits", "AB." + part(40) + "." + part(40), false},
+		{"newline", part(36) + "." + part(21) + "\n" + part(21) + "." + part(40), false},
 		{"standard base64", part(36) + "." + part(40) + "+/." + part(40), false},
 		{"six parts", jws + "." + part(8) + "." + part(8) + "." + part(8), false},
 		{"text", "not base64!", false},
